@@ -1,0 +1,37 @@
+/**
+ * Domain errors shared by every stage. lib/ never imports Temporal: activities map these
+ * to Temporal failures (permanent -> non-retryable ApplicationFailure, the rest retry).
+ */
+export type ErrorCode =
+  | 'bad_input' // the user's data or config is wrong; retrying cannot help
+  | 'bad_credentials' // authentication refused (Kaggle, S3)
+  | 'not_found' // a referenced object/file/URL does not exist
+  | 'unsafe_archive' // zip-slip, absolute paths, symlinks
+  | 'checksum_mismatch'
+  | 'too_many_bad_images'
+  | 'precondition_failed' // a conditional write lost the race
+  | 'no_face'
+  | 'transient'; // network blips, 5xx, throttling: retry
+
+export class SiamfaceError extends Error {
+  readonly code: ErrorCode;
+  /** Permanent errors become non-retryable Temporal failures. */
+  readonly permanent: boolean;
+  readonly details?: Record<string, unknown>;
+
+  constructor(code: ErrorCode, message: string, opts: { permanent?: boolean; cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = 'SiamfaceError';
+    this.code = code;
+    this.permanent = opts.permanent ?? code !== 'transient';
+    this.details = opts.details;
+  }
+}
+
+export const badInput = (message: string, details?: Record<string, unknown>) => new SiamfaceError('bad_input', message, { details });
+export const notFound = (message: string, details?: Record<string, unknown>) => new SiamfaceError('not_found', message, { details });
+export const transient = (message: string, cause?: unknown) => new SiamfaceError('transient', message, { cause, permanent: false });
+
+export function isPermanent(err: unknown): boolean {
+  return err instanceof SiamfaceError && err.permanent;
+}
