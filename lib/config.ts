@@ -1,0 +1,79 @@
+/**
+ * Environment configuration (where Temporal and S3 are, which credentials), read in one place.
+ * Secrets live only here and in the process environment: never in workflow inputs, histories or logs.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export const TASK_QUEUES = { cpu: 'siamface-cpu', gpu: 'siamface-gpu' } as const;
+
+/** Documented local defaults for the embedded stack (loopback only). */
+export const LOCAL_DEFAULTS = {
+  temporalPort: 7233,
+  temporalUiPort: 8233,
+  minioPort: 9000,
+  minioConsolePort: 9001,
+  s3AccessKey: 'siamface',
+  s3SecretKey: 'siamface-local-secret',
+  bucket: 'siamface',
+  namespace: 'default',
+};
+
+export interface S3Config {
+  endpoint?: string; // unset -> AWS S3
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  forcePathStyle: boolean;
+  bucket: string;
+}
+
+export interface TemporalConfig {
+  address: string;
+  namespace: string;
+}
+
+export interface StackInfo {
+  temporal: { address: string; uiUrl: string; namespace: string; pid?: number; dbFile?: string };
+  minio: { endpoint: string; consoleUrl: string; bucket: string; pid?: number; dataDir?: string };
+}
+
+export function dataDir(env: NodeJS.ProcessEnv = process.env): string {
+  return path.resolve(env.SIAMFACE_DATA_DIR ?? '.data');
+}
+
+/** The running local stack's addresses, if `siamface stack up` wrote them. */
+export function readStackInfo(env: NodeJS.ProcessEnv = process.env): StackInfo | undefined {
+  const file = path.join(dataDir(env), 'stack.json');
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as StackInfo;
+  } catch {
+    return undefined;
+  }
+}
+
+export function temporalConfig(env: NodeJS.ProcessEnv = process.env): TemporalConfig {
+  const stack = readStackInfo(env);
+  return {
+    address: env.TEMPORAL_ADDRESS ?? stack?.temporal.address ?? `127.0.0.1:${LOCAL_DEFAULTS.temporalPort}`,
+    namespace: env.TEMPORAL_NAMESPACE ?? stack?.temporal.namespace ?? LOCAL_DEFAULTS.namespace,
+  };
+}
+
+export function s3Config(env: NodeJS.ProcessEnv = process.env): S3Config {
+  const stack = readStackInfo(env);
+  const endpoint = env.SIAMFACE_S3_ENDPOINT ?? env.AWS_ENDPOINT_URL_S3 ?? stack?.minio.endpoint ?? (env.AWS_REGION ? undefined : `http://127.0.0.1:${LOCAL_DEFAULTS.minioPort}`);
+  return {
+    endpoint,
+    region: env.SIAMFACE_S3_REGION ?? env.AWS_REGION ?? 'us-east-1',
+    accessKeyId: env.AWS_ACCESS_KEY_ID ?? env.MINIO_ROOT_USER ?? LOCAL_DEFAULTS.s3AccessKey,
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? env.MINIO_ROOT_PASSWORD ?? LOCAL_DEFAULTS.s3SecretKey,
+    forcePathStyle: env.SIAMFACE_S3_FORCE_PATH_STYLE ? env.SIAMFACE_S3_FORCE_PATH_STYLE === 'true' : endpoint !== undefined,
+    bucket: env.SIAMFACE_S3_BUCKET ?? stack?.minio.bucket ?? LOCAL_DEFAULTS.bucket,
+  };
+}
+
+/** Values that must never be printed; used by log redaction and the history secret check. */
+export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
+  return [env.AWS_SECRET_ACCESS_KEY, env.MINIO_ROOT_PASSWORD, env.KAGGLE_KEY].filter((v): v is string => !!v && v.length >= 6);
+}

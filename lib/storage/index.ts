@@ -1,0 +1,3 @@
+export * from './object-store';
+export * from './uri';
+export * from './open-location';
