@@ -5,7 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-export const TASK_QUEUES = { cpu: 'siamface-cpu', gpu: 'siamface-gpu' } as const;
+export { TASK_QUEUES } from './constants';
 
 /** Documented local defaults for the embedded stack (loopback only). */
 export const LOCAL_DEFAULTS = {

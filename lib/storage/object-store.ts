@@ -3,6 +3,8 @@
  * Every error names the bucket and key; errors are classified so activities know what to retry.
  */
 import { Readable } from 'node:stream';
+// The project supports Node 20 (see README); the SDK's advance notice about Node 22 is noise in every log line.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import {
   S3Client,
   PutObjectCommand,

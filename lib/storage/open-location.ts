@@ -75,8 +75,9 @@ export function redactUrl(url: string): string {
     const u = new URL(url);
     u.username = '';
     u.password = '';
-    u.search = u.search ? '?…' : '';
-    return u.toString();
+    const hadQuery = u.search !== '';
+    u.search = '';
+    return hadQuery ? `${u.toString()}?<redacted>` : u.toString();
   } catch {
     return '<invalid url>';
   }

@@ -1,0 +1,80 @@
+/**
+ * Glue between Temporal activities and Temporal-free domain code (lib/).
+ *
+ * Pattern for every activity file:
+ *   export function fooActivities(deps: ActivityDeps) {
+ *     return { async foo(input: FooInput): Promise<FooResult> { return runStage('foo', (ctx) => foo(deps.store, input, ctx)); } };
+ *   }
+ * runStage turns heartbeats, cancellation and error classification into the RunContext lib code uses.
+ */
+import { Context, CancelledFailure } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { SiamfaceError } from '../lib/errors';
+import type { RunContext, Progress } from '../lib/progress';
+import type { ObjectStore } from '../lib/storage/object-store';
+import { redactSecrets } from '../lib/redact';
+
+export interface ActivityDeps {
+  store: ObjectStore;
+}
+
+/** Minimum interval between heartbeats we send ourselves (the SDK throttles further). */
+const HEARTBEAT_INTERVAL_MS = 1000;
+
+export function activityRunContext(): RunContext & { flush(): void } {
+  const ctx = Context.current();
+  let last = 0;
+  let pending: Progress | undefined;
+  const details = ctx.info.heartbeatDetails as Progress | undefined;
+  return {
+    report(progress: Progress) {
+      pending = progress;
+      const now = Date.now();
+      if (now - last >= HEARTBEAT_INTERVAL_MS) {
+        last = now;
+        ctx.heartbeat(progress);
+        pending = undefined;
+      }
+    },
+    signal: ctx.cancellationSignal,
+    resumeFrom: details && typeof details === 'object' ? details : undefined,
+    log(message, fields) {
+      ctx.log.info(redactSecrets(message), fields ? (JSON.parse(redactSecrets(JSON.stringify(fields))) as Record<string, unknown>) : undefined);
+    },
+    /** Sends the last throttled progress so observers see the final numbers. */
+    flush() {
+      if (pending) ctx.heartbeat(pending);
+      pending = undefined;
+    },
+  };
+}
+
+/** Runs a stage with a RunContext and maps domain errors to Temporal failures. */
+export async function runStage<T>(stage: string, fn: (ctx: RunContext) => Promise<T>): Promise<T> {
+  const ctx = activityRunContext();
+  try {
+    const result = await fn(ctx);
+    ctx.flush();
+    return result;
+  } catch (err) {
+    throw toTemporalFailure(stage, err);
+  }
+}
+
+export function toTemporalFailure(stage: string, err: unknown): unknown {
+  if (err instanceof CancelledFailure || err instanceof ApplicationFailure) return err;
+  const cancelled = Context.current().cancellationSignal.aborted;
+  if (cancelled) return err; // the SDK reports cancellation itself
+  if (err instanceof SiamfaceError) {
+    const message = redactSecrets(`${stage}: ${err.message}`);
+    return ApplicationFailure.create({
+      message,
+      type: err.code,
+      nonRetryable: err.permanent,
+      details: err.details ? [JSON.parse(redactSecrets(JSON.stringify(err.details)))] : undefined,
+    });
+  }
+  const e = err as Error;
+  // Unknown errors are retried (bounded by the activity's retry policy); the message is kept.
+  return ApplicationFailure.create({ message: redactSecrets(`${stage}: ${e?.message ?? String(err)}`), type: e?.name ?? 'Error', nonRetryable: false });
+}

@@ -1,0 +1,24 @@
+/**
+ * The `siamface` command: local stack, workers, pipeline, verification, model registry.
+ * Errors print one line (what and where) and exit non-zero; `SIAMFACE_DEBUG=1` prints stacks.
+ */
+import { Command } from 'commander';
+import { registerStackCommands } from './commands/stack';
+
+export function buildProgram(): Command {
+  const program = new Command('siamface').description('Siamese face verification on Temporal + S3').showHelpAfterError();
+  registerStackCommands(program);
+  return program;
+}
+
+export function main(argv: string[] = process.argv): void {
+  buildProgram()
+    .parseAsync(argv)
+    .then(() => process.exit(process.exitCode ?? 0))
+    .catch((err: Error) => {
+      console.error(`siamface: ${process.env.SIAMFACE_DEBUG ? err.stack : err.message}`);
+      process.exit(2);
+    });
+}
+
+if (require.main === module) main();

@@ -1,0 +1,75 @@
+/**
+ * Integration-test harness: connects to the real local stack started for this test run
+ * (scripts/test.sh starts one on free ports and exports SIAMFACE_DATA_DIR), or starts a private
+ * one when a test file is run alone. Each test file gets its own bucket and task-queue suffix.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { readStackInfo, s3Config, type S3Config, type StackInfo } from '../../lib/config';
+import { ObjectStore } from '../../lib/storage/object-store';
+import { privateStackOptions, stackDown, stackUp, type StackOptions } from '../../infra/local-stack';
+import { bundleWorkflows } from '../../workers/worker-options';
+
+export interface TestStack {
+  info: StackInfo;
+  /** S3 settings pointing at this file's own bucket. */
+  s3: S3Config;
+  store: ObjectStore;
+  client: Client;
+  connection: Connection;
+  nativeConnection: NativeConnection;
+  /** A task queue name unique to this test file. */
+  queue(name: string): string;
+  workflowBundle(): Promise<NonNullable<WorkerOptions['workflowBundle']>>;
+  close(): Promise<void>;
+}
+
+let privateStack: StackOptions | undefined;
+
+async function ensureStack(): Promise<StackInfo> {
+  const existing = readStackInfo();
+  if (existing) return existing;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-stack-'));
+  privateStack = await privateStackOptions(dir);
+  process.env.SIAMFACE_DATA_DIR = dir;
+  return stackUp(privateStack);
+}
+
+export async function useStack(fileTag: string): Promise<TestStack> {
+  const info = await ensureStack();
+  const suffix = `${fileTag}-${process.pid}-${Date.now().toString(36)}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
+  const bucket = `t-${suffix}`.slice(0, 63).replace(/-+$/, '');
+  const s3 = { ...s3Config(), bucket };
+  const store = new ObjectStore(s3);
+  await store.ensureBucket();
+  const connection = await Connection.connect({ address: info.temporal.address });
+  const nativeConnection = await NativeConnection.connect({ address: info.temporal.address });
+  const client = new Client({ connection, namespace: info.temporal.namespace });
+  let bundle: Promise<NonNullable<WorkerOptions['workflowBundle']>> | undefined;
+  return {
+    info,
+    s3,
+    store,
+    client,
+    connection,
+    nativeConnection,
+    queue: (name) => `${name}-${suffix}`,
+    workflowBundle: () => (bundle ??= loadWorkflowBundle()),
+    async close() {
+      await connection.close().catch(() => undefined);
+      await nativeConnection.close().catch(() => undefined);
+      if (privateStack) await stackDown(privateStack);
+    },
+  };
+}
+
+/** scripts/test.sh bundles the workflows once per run into this file; a lone test file bundles itself. */
+export const PREBUILT_BUNDLE = path.join(__dirname, '..', '..', 'workflow-bundle.js');
+
+async function loadWorkflowBundle(): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
+  if (fs.existsSync(PREBUILT_BUNDLE)) return { codePath: PREBUILT_BUNDLE };
+  return bundleWorkflows();
+}

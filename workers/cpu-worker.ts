@@ -1,0 +1,18 @@
+/** CPU worker: workflows plus the data, evaluation, promotion and verification activities (queue siamface-cpu). */
+import { cpuActivities } from '../activities';
+import { TASK_QUEUES } from '../lib/config';
+import { objectStoreFromEnv } from '../lib/storage';
+import { createSiamfaceWorker, runWorker } from './worker-options';
+
+if (require.main === module) {
+  void runWorker('cpu-worker', async () => {
+    const store = objectStoreFromEnv();
+    await store.ensureBucket();
+    return createSiamfaceWorker({
+      taskQueue: TASK_QUEUES.cpu,
+      activities: cpuActivities({ store }),
+      withWorkflows: true,
+      maxConcurrentActivities: Number(process.env.SIAMFACE_CPU_CONCURRENCY ?? 2),
+    });
+  });
+}

@@ -1,0 +1,2 @@
+// The workflow bundle's entry point: every workflow the CPU worker serves.
+export { pingWorkflow } from './ping';
