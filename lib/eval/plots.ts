@@ -80,7 +80,7 @@ export interface RocPlotOptions {
   logFar?: boolean;
   minFar?: number;
   /** Operating points to mark, e.g. TAR at FAR targets or the chosen threshold. */
-  markers?: { far: number; tar: number; label: string }[];
+  markers?: { far: number; tar: number; label: string; labelLeft?: boolean }[];
   title?: string;
 }
 
@@ -103,7 +103,10 @@ export function rocSvg(points: RocPoint[], opts: RocPlotOptions = {}): string {
     const X = px(m.far, x);
     const Y = py(m.tar, y);
     parts.push(`<circle cx="${X}" cy="${Y}" r="4" fill="${ACCENT}" stroke="#fff"/>`);
-    parts.push(`<text x="${num(X + 7)}" y="${num(Y + 14)}" fill="#225522">${escapeXml(m.label)}</text>`);
+    const label = m.labelLeft
+      ? `<text x="${num(X - 7)}" y="${num(Y - 7)}" text-anchor="end" fill="#225522">${escapeXml(m.label)}</text>`
+      : `<text x="${num(X + 7)}" y="${num(Y + 14)}" fill="#225522">${escapeXml(m.label)}</text>`;
+    parts.push(label);
   }
   return svg(parts.join('\n'), opts.title ?? 'ROC curve');
 }
@@ -137,7 +140,8 @@ export function distanceHistogramSvg(genuine: number[], impostor: number[], opts
   };
   const hg = histogram(genuine);
   const hi_ = histogram(impostor);
-  const top = Math.max(...hg, ...hi_, 1e-9) * 1.1;
+  // Headroom above the tallest bar keeps the legend clear of the bars.
+  const top = Math.max(...hg, ...hi_, 1e-9) * 1.4;
   const x: Axis = { min: lo, max: hi };
   const y: Axis = { min: 0, max: top };
   const xTicks = niceTicks(lo, hi, 6).map((v) => ({ v, label: v.toFixed(2) }));
@@ -166,8 +170,8 @@ export function distanceHistogramSvg(genuine: number[], impostor: number[], opts
         { color: GENUINE, label: `genuine (same person), n=${genuine.length}` },
         { color: IMPOSTOR, label: `impostor (different), n=${impostor.length}` },
       ],
-      MARGIN.left + PLOT_W - 230,
-      MARGIN.top + 30,
+      MARGIN.left + 10,
+      MARGIN.top + 14,
     ),
   );
   return svg(parts.join('\n'), opts.title ?? 'Distance histogram');

@@ -19,10 +19,10 @@ export interface ReportPlots {
 export function reportPlots(report: EvalReport): ReportPlots {
   const t = report.test;
   const markers = t.tarAtFar.filter((p) => p.far > 0 || p.tar > 0).map((p) => ({ far: p.far, tar: p.tar, label: `FAR ${farLabel(p.targetFar)}` }));
-  const chosen = { far: t.far, tar: t.tar, label: 'chosen threshold' };
+  const chosen = { far: t.far, tar: t.tar, label: 'chosen threshold', labelLeft: true };
   const impostorCount = report.pairs.test.impostor;
   return {
-    roc: rocSvg(t.roc, { markers: [chosen] }),
+    roc: rocSvg(t.roc, { markers: [{ ...chosen, labelLeft: false }] }),
     rocLog: rocSvg(t.roc, {
       logFar: true,
       minFar: Math.min(1e-3, 10 ** Math.floor(Math.log10(1 / Math.max(impostorCount, 1)))),
@@ -61,7 +61,8 @@ export function renderReportHtml(report: EvalReport, plots: ReportPlots = report
   h2 { font-size: 18px; margin: 32px 0 10px; border-bottom: 1px solid #d8dbe0; padding-bottom: 4px; }
   p.lead { font-size: 15px; line-height: 1.5; background: #fff; border-left: 4px solid #1f77b4; padding: 10px 14px; }
   .meta { color: #666; font-size: 13px; }
-  .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 12px; }
+  .cards { display: grid; grid-template-columns: repeat(3, 1fr); gap: 12px; }
+  @media (max-width: 640px) { .cards { grid-template-columns: 1fr; } }
   .card { background: #fff; border: 1px solid #d8dbe0; border-radius: 8px; padding: 12px 14px; }
   .card .value { font-size: 24px; font-weight: 600; }
   .card .label { font-size: 13px; font-weight: 600; margin-top: 2px; }
@@ -69,6 +70,7 @@ export function renderReportHtml(report: EvalReport, plots: ReportPlots = report
   table { border-collapse: collapse; background: #fff; font-size: 13px; margin: 6px 0 10px; }
   th, td { border: 1px solid #d8dbe0; padding: 5px 9px; text-align: right; }
   th { background: #eef0f3; } td:first-child, th:first-child { text-align: left; }
+  table.kv td, th.left { text-align: left; }
   code { font-size: 12px; background: #eef0f3; padding: 1px 4px; border-radius: 3px; word-break: break-all; }
   .plots { display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 12px; }
   .plots figure { margin: 0; background: #fff; border: 1px solid #d8dbe0; border-radius: 8px; padding: 6px; }
@@ -127,7 +129,7 @@ ${statsRow('validation impostor', report.val.distanceStats.impostor)}
 </table>
 
 <h2>Confidence</h2>
-<p>Confidence is P(same person) = 1 / (1 + exp(−(${dec(c.intercept)} + ${dec(c.slope)} × distance))), a logistic fit on the validation pairs
+<p>Confidence is P(same person) = 1 / (1 + exp(−(${dec(c.intercept)} ${c.slope < 0 ? '−' : '+'} ${dec(Math.abs(c.slope))} × distance))), a logistic fit on the validation pairs
 (${c.converged ? `converged in ${c.iterations} Newton steps` : `did not converge in ${c.iterations} steps`}).</p>
 <table>
 <tr><th>pairs</th><th>Brier score</th><th>ECE</th><th>log loss</th></tr>
@@ -150,11 +152,11 @@ ${t.kFold.folds.map((f, i) => `<tr><td>${i + 1}</td><td>${f.pairs}</td><td>${dec
 
 <h2>Data and lineage</h2>
 <table>
-<tr><th>pairs</th><th>pairs</th><th>genuine</th><th>impostor</th><th>images</th><th>identities</th><th>checksum (sha256)</th></tr>
+<tr><th>set</th><th>pairs</th><th>genuine</th><th>impostor</th><th>images</th><th>identities</th><th class="left">checksum (sha256)</th></tr>
 <tr><td>validation</td><td>${pairs.val.pairs}</td><td>${pairs.val.genuine}</td><td>${pairs.val.impostor}</td><td>${pairs.val.images}</td><td>${idCount(pairs.val.identities)}</td><td><code>${esc(pairs.val.checksum)}</code></td></tr>
 <tr><td>test</td><td>${pairs.test.pairs}</td><td>${pairs.test.genuine}</td><td>${pairs.test.impostor}</td><td>${pairs.test.images}</td><td>${idCount(pairs.test.identities)}</td><td><code>${esc(pairs.test.checksum)}</code></td></tr>
 </table>
-<table>
+<table class="kv">
 <tr><th>run</th><td>${esc(l.run)}</td></tr>
 <tr><th>model</th><td>${esc(l.model)}</td></tr>
 <tr><th>dataset</th><td>${esc(l.dataset)}</td></tr>
