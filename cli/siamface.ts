@@ -4,10 +4,12 @@
  */
 import { Command } from 'commander';
 import { registerStackCommands } from './commands/stack';
+import { registerWorkerCommands } from './commands/workers';
 
 export function buildProgram(): Command {
   const program = new Command('siamface').description('Siamese face verification on Temporal + S3').showHelpAfterError();
   registerStackCommands(program);
+  registerWorkerCommands(program);
   return program;
 }
 

@@ -4,8 +4,8 @@ import { TASK_QUEUES } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage';
 import { createSiamfaceWorker, runWorker } from './worker-options';
 
-if (require.main === module) {
-  void runWorker('cpu-worker', async () => {
+export function main(): Promise<void> {
+  return runWorker('cpu-worker', async () => {
     const store = objectStoreFromEnv();
     await store.ensureBucket();
     return createSiamfaceWorker({
@@ -16,3 +16,5 @@ if (require.main === module) {
     });
   });
 }
+
+if (require.main === module) void main();

@@ -8,8 +8,8 @@ import { objectStoreFromEnv } from '../lib/storage';
 import { createSiamfaceWorker, runWorker } from './worker-options';
 import { selectBackend } from '../lib/model/backend';
 
-if (require.main === module) {
-  void runWorker('gpu-worker', async () => {
+export function main(): Promise<void> {
+  return runWorker('gpu-worker', async () => {
     const backend = await selectBackend();
     if (!backend.gpu) {
       console.warn(`gpu-worker: no GPU backend available; training runs on '${backend.backend}' (${backend.detail})`);
@@ -27,3 +27,5 @@ if (require.main === module) {
     });
   });
 }
+
+if (require.main === module) void main();
