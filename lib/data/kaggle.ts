@@ -1,0 +1,108 @@
+/**
+ * Kaggle's public API dataset download: `GET {api}/datasets/download/{owner}/{dataset}` with HTTP basic auth,
+ * answered by a redirect to a signed storage URL. Credentials come from KAGGLE_USERNAME/KAGGLE_KEY or
+ * ~/.kaggle/kaggle.json and never leave this module (not in messages, logs, results or S3).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { SiamfaceError } from '../errors';
+import { redactUrl } from '../storage';
+
+export interface KaggleCredentials {
+  username: string;
+  key: string;
+}
+
+export function readKaggleCredentials(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): KaggleCredentials {
+  if (env.KAGGLE_USERNAME && env.KAGGLE_KEY) return { username: env.KAGGLE_USERNAME, key: env.KAGGLE_KEY };
+  const configDir = env.KAGGLE_CONFIG_DIR ?? path.join(home, '.kaggle');
+  const file = path.join(configDir, 'kaggle.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    throw new SiamfaceError('bad_credentials', `no Kaggle credentials: set KAGGLE_USERNAME and KAGGLE_KEY, or create ${file} (Kaggle > Settings > API > Create New Token)`);
+  }
+  let parsed: { username?: unknown; key?: unknown };
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SiamfaceError('bad_credentials', `${file} is not valid JSON: expected {"username": ..., "key": ...}`);
+  }
+  if (typeof parsed.username !== 'string' || typeof parsed.key !== 'string' || !parsed.username || !parsed.key) {
+    throw new SiamfaceError('bad_credentials', `${file} must hold {"username": ..., "key": ...}`);
+  }
+  return { username: parsed.username, key: parsed.key };
+}
+
+export function kaggleDownloadUrl(apiBaseUrl: string, dataset: string): string {
+  return `${apiBaseUrl.replace(/\/+$/, '')}/datasets/download/${dataset}`;
+}
+
+/** The documented outcome of each Kaggle answer; messages never include the key. */
+export function kaggleHttpError(status: number, dataset: string, username: string): SiamfaceError {
+  if (status === 401) {
+    return new SiamfaceError('bad_credentials', `Kaggle refused the credentials of user '${username}' (401) downloading ${dataset}: check KAGGLE_USERNAME/KAGGLE_KEY or ~/.kaggle/kaggle.json`);
+  }
+  if (status === 403) {
+    return new SiamfaceError('bad_credentials', `Kaggle denied user '${username}' access to ${dataset} (403): sign in on kaggle.com and accept the dataset's terms, then check the credentials`);
+  }
+  if (status === 404) return new SiamfaceError('not_found', `Kaggle dataset ${dataset} does not exist (404): check source.dataset`);
+  if (status === 429 || status >= 500) return new SiamfaceError('transient', `Kaggle answered ${status} downloading ${dataset}; will retry`, { permanent: false });
+  return new SiamfaceError('bad_input', `Kaggle answered ${status} downloading ${dataset}`);
+}
+
+/**
+ * Streams the dataset archive to `destFile` (via `destFile.part`, renamed when complete, so a finished
+ * download is reused by a retry). Reports bytes as they arrive.
+ */
+export async function downloadKaggleDataset(
+  opts: { apiBaseUrl: string; dataset: string; credentials: KaggleCredentials; destFile: string; signal?: AbortSignal; onBytes?: (bytes: number, total?: number) => void },
+): Promise<{ bytes: number; reused: boolean }> {
+  const { destFile, credentials, dataset } = opts;
+  try {
+    const st = await fs.promises.stat(destFile);
+    return { bytes: st.size, reused: true };
+  } catch {
+    /* not downloaded yet */
+  }
+  const url = kaggleDownloadUrl(opts.apiBaseUrl, dataset);
+  const auth = Buffer.from(`${credentials.username}:${credentials.key}`).toString('base64');
+  let res: Response;
+  try {
+    // fetch drops the Authorization header when the redirect goes to another origin (the storage URL).
+    res = await fetch(url, { headers: { authorization: `Basic ${auth}`, 'user-agent': 'siamface' }, redirect: 'follow', signal: opts.signal });
+  } catch (err) {
+    if (opts.signal?.aborted) throw err;
+    throw new SiamfaceError('transient', `cannot reach Kaggle at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err, permanent: false });
+  }
+  if (!res.ok || !res.body) {
+    await res.body?.cancel().catch(() => undefined);
+    throw kaggleHttpError(res.status, dataset, credentials.username);
+  }
+  const total = res.headers.get('content-length') ? Number(res.headers.get('content-length')) : undefined;
+  await fs.promises.mkdir(path.dirname(destFile), { recursive: true });
+  const part = `${destFile}.part`;
+  let bytes = 0;
+  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
+  body.on('data', (c: Buffer) => {
+    bytes += c.length;
+    opts.onBytes?.(bytes, total);
+  });
+  try {
+    await pipeline(body, fs.createWriteStream(part), { signal: opts.signal });
+  } catch (err) {
+    await fs.promises.rm(part, { force: true });
+    if (opts.signal?.aborted) throw err;
+    throw new SiamfaceError('transient', `download of ${dataset} from Kaggle broke off after ${bytes} bytes: ${(err as Error).message}`, { cause: err, permanent: false });
+  }
+  if (total !== undefined && bytes !== total) {
+    await fs.promises.rm(part, { force: true });
+    throw new SiamfaceError('transient', `download of ${dataset} from Kaggle ended after ${bytes} of ${total} bytes`, { permanent: false });
+  }
+  await fs.promises.rename(part, destFile);
+  return { bytes, reused: false };
+}
