@@ -5,11 +5,13 @@
 import { Command } from 'commander';
 import { registerStackCommands } from './commands/stack';
 import { registerWorkerCommands } from './commands/workers';
+import { registerDoctorCommand } from './commands/doctor';
 
 export function buildProgram(): Command {
   const program = new Command('siamface').description('Siamese face verification on Temporal + S3').showHelpAfterError();
   registerStackCommands(program);
   registerWorkerCommands(program);
+  registerDoctorCommand(program);
   return program;
 }
 

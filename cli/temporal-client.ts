@@ -1,0 +1,14 @@
+import { Client, Connection } from '@temporalio/client';
+import { temporalConfig } from '../lib/config';
+
+/** A Temporal client for CLI commands; close() when done. */
+export async function connectClient(): Promise<{ client: Client; close: () => Promise<void> }> {
+  const cfg = temporalConfig();
+  let connection: Connection;
+  try {
+    connection = await Connection.connect({ address: cfg.address, connectTimeout: 5000 });
+  } catch (err) {
+    throw new Error(`cannot reach Temporal at ${cfg.address} (${(err as Error).message.split('\n')[0]}); is the stack up? (siamface stack up)`);
+  }
+  return { client: new Client({ connection, namespace: cfg.namespace }), close: () => connection.close() };
+}
