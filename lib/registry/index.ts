@@ -1,0 +1,6 @@
+export * from './keys';
+export * from './model-card';
+export * from './code-version';
+export * from './versions';
+export * from './production';
+export * from './promotion';

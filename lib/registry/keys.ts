@@ -1,0 +1,32 @@
+/** Where the registry keeps things in the bucket (one place, so every reader and writer agree). */
+import { badInput } from '../errors';
+
+const SAFE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+
+export function checkModelName(name: string): string {
+  if (!SAFE_NAME.test(name)) {
+    throw badInput(`model name ${JSON.stringify(name)} must be 1-63 characters of lower-case letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  return name;
+}
+
+export function checkVersion(version: number): number {
+  if (!Number.isInteger(version) || version < 1) throw badInput(`model version must be a positive integer, got ${JSON.stringify(version)}`);
+  return version;
+}
+
+export const modelPrefix = (name: string) => `models/${checkModelName(name)}/`;
+export const versionsPrefix = (name: string) => `${modelPrefix(name)}versions/`;
+export const versionPrefix = (name: string, version: number) => `${versionsPrefix(name)}${checkVersion(version)}/`;
+export const modelCardKey = (name: string, version: number) => `${versionPrefix(name, version)}model-card.json`;
+export const productionKey = (name: string) => `${modelPrefix(name)}production.json`;
+export const decisionsPrefix = (name: string) => `${modelPrefix(name)}decisions/`;
+export const runModelPrefix = (runId: string) => `runs/${runId}/model/`;
+
+/** The version number in a key under `models/<name>/versions/<v>/model-card.json`, or undefined. */
+export function versionOfCardKey(name: string, key: string): number | undefined {
+  const prefix = versionsPrefix(name);
+  if (!key.startsWith(prefix) || !key.endsWith('/model-card.json')) return undefined;
+  const v = key.slice(prefix.length, -'/model-card.json'.length);
+  return /^[1-9][0-9]*$/.test(v) ? Number(v) : undefined;
+}
