@@ -24,7 +24,15 @@ export default tseslint.config(
     // Workflow code runs in Temporal's deterministic sandbox: no Node I/O, no activity runtime.
     files: ['workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['fs', 'node:*', 'sharp', '@tensorflow/*', '@aws-sdk/*', '@temporalio/activity', '../lib/storage/*', '../activities/*'] }],
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['fs', 'node:*', 'sharp', '@tensorflow/*', '@aws-sdk/*', '@temporalio/activity', '../lib/storage/*', '../lib/model/*', '../lib/data/*'], message: 'workflow code must stay deterministic: no I/O or native modules' },
+            { group: ['../activities/*', '../activities'], allowTypeImports: true, message: "import activities with 'import type' only" },
+          ],
+        },
+      ],
     },
   },
 );

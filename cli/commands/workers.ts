@@ -58,9 +58,10 @@ export function registerWorkerCommands(program: Command): void {
     .command('worker')
     .argument('<kind>', 'cpu (data, evaluation, promotion, verification, workflows) or gpu (training)')
     .description('run a worker in the foreground (Ctrl-C stops it gracefully)')
-    .action((kind: string) => {
+    .action(async (kind: string) => {
       if (!KINDS.includes(kind as Kind)) throw new Error(`unknown worker kind '${kind}': expected cpu or gpu`);
-      return (require(workerScript(kind as Kind)) as { main(): Promise<void> }).main();
+      const worker = (await import(workerScript(kind as Kind))) as { main(): Promise<void> };
+      await worker.main();
     });
 
   const workers = program.command('workers').description('background workers for the local stack');
