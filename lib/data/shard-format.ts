@@ -157,7 +157,7 @@ function splitUstarName(name: string): { prefix: string; name: string } | null {
 
 function paxRecord(key: string, value: string): string {
   const body = ` ${key}=${value}\n`;
-  let len = Buffer.byteLength(body);
+  const len = Buffer.byteLength(body);
   let total = len + String(len).length;
   if (String(total).length !== String(len).length) total = len + String(total).length;
   return `${total}${body}`;
