@@ -10,6 +10,8 @@ import { readProduction, writeProduction, nextAlias } from '../../../lib/registr
 import { productionKey } from '../../../lib/registry/keys';
 import { localRunContext } from '../../../lib/progress';
 import { SiamfaceError } from '../../../lib/errors';
+import { Command } from 'commander';
+import { registerModelCommands } from '../../../cli/commands/models';
 
 let stack: TestStack;
 before(async () => {
@@ -171,4 +173,30 @@ test('a promotion that loses the race is judged again against the version that w
   const decisions = await listDecisions(stack.store, name);
   assert.equal(decisions.find((d) => d.candidateVersion === weak)?.conflicts, 1);
   assert.equal((await readProduction(stack.store, name))!.alias.version, strong);
+});
+
+test('siamface models list|show|promote|rollback against the bucket', async () => {
+  const name = 'cli-model';
+  await Promise.all(['cli-1', 'cli-2'].map(putRunModel));
+  const v1 = (await publish(name, 'cli-1', report(0.3))).card.version;
+  const v2 = (await publish(name, 'cli-2', report(0.7))).card.version;
+  const run = async (...args: string[]) => {
+    const lines: string[] = [];
+    const program = new Command('siamface').exitOverride();
+    registerModelCommands(program, { store: () => stack.store, print: (l) => lines.push(l) });
+    await program.parseAsync(['node', 'siamface', ...args]);
+    return lines.join('\n');
+  };
+  assert.match(await run('models', 'promote', name, String(v1)), /^promoted: no production version yet/);
+  assert.match(await run('models', 'promote', name, String(v2), '--metric', 'accuracy', '--margin', '0.9'), /^rejected: .*margin 0.9/);
+  assert.match(await run('models', 'promote', name, String(v2)), /^promoted: version 2 is better/);
+  const listed = JSON.parse(await run('models', 'list', '--json')) as { name: string; production: number; versions: number }[];
+  assert.deepEqual(listed.find((r) => r.name === name), { name, versions: 2, latest: 2, production: v2 });
+  const shown = await run('models', 'show', name);
+  assert.match(shown, new RegExp(`^\\* v${v2} `, 'm'));
+  assert.match(shown, /earlier: v1/);
+  assert.match(await run('models', 'show', name, String(v2)), /in production[\s\S]*threshold \d\.\d{4}; ROC AUC/);
+  assert.match(await run('models', 'rollback', name, '--reason', 'drill'), /^production: v1 \(drill\)/);
+  await assert.rejects(run('models', 'show', name, 'x'), /version must be a positive integer/);
+  await assert.rejects(run('models', 'promote', name, '1', '--metric', 'speed'), /not one of/);
 });
