@@ -58,6 +58,7 @@ export interface FetchResult {
 /** Files above this are streamed twice (hash, then upload) instead of buffered. */
 const BUFFER_LIMIT = 16 * 1024 * 1024;
 const IDENTITY_FILE_NAME = 'identity_CelebA.txt';
+const RAW_MANIFEST_NAME = '_manifest.json';
 const CELEBA_IMAGE_DIR = /(^|\/)img_align_celeba\/img_align_celeba\/[^/]+$/;
 
 export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: RunContext): Promise<FetchResult> {
@@ -154,6 +155,10 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
     };
     const onFile = async (relPath: string, size: number, open: () => Promise<Readable>) => {
       throwIfAborted(ctx.signal);
+      if (relPath === RAW_MANIFEST_NAME) {
+        skipped.push({ path: relPath, reason: 'reserved name (a raw copy of another dataset?)' });
+        return;
+      }
       if (IMAGE_EXTENSIONS.test(relPath)) {
         const { identity, name } = labelOf(relPath);
         if (!addImage(relPath, identity, name)) return;
