@@ -4,13 +4,23 @@
  */
 import type { ActivityDeps } from './support';
 import { pingActivities } from './ping';
+import { pipelineActivities } from './pipeline';
+import { fetchDatasetActivities } from './fetch-dataset';
+import { shardDatasetActivities } from './shard-dataset';
+import { generatePairsActivities } from './generate-pairs';
 
+/** Queue siamface-cpu: data preparation, evaluation, promotion, verification, bookkeeping. */
 export function cpuActivities(deps: ActivityDeps) {
   return {
     ...pingActivities(deps),
+    ...pipelineActivities(deps),
+    ...fetchDatasetActivities(deps),
+    ...shardDatasetActivities(deps),
+    ...generatePairsActivities(deps),
   };
 }
 
+/** Queue siamface-gpu: training. */
 export function gpuActivities(_deps: ActivityDeps) {
   return {};
 }

@@ -13,6 +13,8 @@ import { SiamfaceError } from '../lib/errors';
 import type { RunContext, Progress } from '../lib/progress';
 import type { ObjectStore } from '../lib/storage/object-store';
 import { redactSecrets } from '../lib/redact';
+import { STAGE_OF_ACTIVITY } from '../lib/pipeline/status';
+import type { Client } from '@temporalio/client';
 
 export interface ActivityDeps {
   store: ObjectStore;
@@ -20,10 +22,32 @@ export interface ActivityDeps {
 
 /** Minimum interval between heartbeats we send ourselves (the SDK throttles further). */
 const HEARTBEAT_INTERVAL_MS = 1000;
+/** Live progress also goes to the pipeline workflow as a signal, rarely: each one is a history event. */
+const PROGRESS_SIGNAL_INTERVAL_MS = 15_000;
+
+let progressClient: Client | undefined;
+
+/** Workers call this so pipeline activities can push their progress into the workflow's status query. */
+export function configureProgressSignals(client: Client | undefined): void {
+  progressClient = client;
+}
+
+function signalProgress(progress: Progress): void {
+  const ctx = Context.current();
+  const stage = STAGE_OF_ACTIVITY[ctx.info.activityType];
+  const exec = ctx.info.workflowExecution;
+  if (!progressClient || !stage || !exec || ctx.info.workflowType !== 'trainingPipeline') return;
+  const { workflowId, runId } = exec;
+  progressClient.workflow
+    .getHandle(workflowId, runId)
+    .signal('stageProgress', { stage, progress })
+    .catch((err: Error) => ctx.log.debug('progress signal not delivered', { error: err.message }));
+}
 
 export function activityRunContext(): RunContext & { flush(): void } {
   const ctx = Context.current();
   let last = 0;
+  let lastSignal = 0;
   let pending: Progress | undefined;
   const details = ctx.info.heartbeatDetails as Progress | undefined;
   return {
@@ -34,6 +58,10 @@ export function activityRunContext(): RunContext & { flush(): void } {
         last = now;
         ctx.heartbeat(progress);
         pending = undefined;
+      }
+      if (now - lastSignal >= PROGRESS_SIGNAL_INTERVAL_MS) {
+        lastSignal = now;
+        signalProgress(progress);
       }
     },
     signal: ctx.cancellationSignal,

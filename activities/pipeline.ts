@@ -1,0 +1,51 @@
+/**
+ * Pipeline bookkeeping activities: planning (full validation + the ids every stage's outputs
+ * derive from) and the early-stop request the training loop polls for.
+ */
+import { createHash } from 'node:crypto';
+import { datasetIdFor, stableJson, validateSource } from '../lib/data/sources';
+import { badInput } from '../lib/errors';
+import { resolvePipelineConfig, PipelineConfigError, type PipelineConfig } from '../lib/pipeline/config';
+import { stopRequestKey } from '../lib/pipeline/keys';
+import { runStage, type ActivityDeps } from './support';
+
+export interface PipelinePlan {
+  config: PipelineConfig;
+  datasetId: string;
+  runId: string;
+}
+
+/** The run id is derived from everything that shapes the trained model, so a rerun with the same config resumes it. */
+export function runIdFor(cfg: PipelineConfig, datasetId: string): string {
+  if (cfg.runId) return cfg.runId;
+  const shaping = { datasetId, preprocessing: cfg.preprocessing, split: cfg.split, pairs: cfg.pairs, training: cfg.training };
+  return `${cfg.promotion.modelName}-${createHash('sha256').update(stableJson(shaping)).digest('hex').slice(0, 12)}`;
+}
+
+export function pipelineActivities(deps: ActivityDeps) {
+  return {
+    async planPipeline(input: unknown): Promise<PipelinePlan> {
+      return runStage('planPipeline', async () => {
+        let config: PipelineConfig;
+        try {
+          config = resolvePipelineConfig(input);
+        } catch (err) {
+          if (err instanceof PipelineConfigError) throw badInput(err.message);
+          throw err;
+        }
+        validateSource(config.dataset.source);
+        const datasetId = datasetIdFor(config.dataset.source, config.dataset.id);
+        return { config, datasetId, runId: runIdFor(config, datasetId) };
+      });
+    },
+
+    /** Asks a running trainModel to stop at its next check, keep its best checkpoint and finish. */
+    async requestTrainingStop(input: { runId: string; reason: string }): Promise<{ key: string }> {
+      return runStage('requestTrainingStop', async () => {
+        const key = stopRequestKey(input.runId);
+        await deps.store.putJson(key, { reason: input.reason, at: new Date().toISOString() });
+        return { key };
+      });
+    },
+  };
+}
