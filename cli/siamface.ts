@@ -6,12 +6,16 @@ import { Command } from 'commander';
 import { registerStackCommands } from './commands/stack';
 import { registerWorkerCommands } from './commands/workers';
 import { registerDoctorCommand } from './commands/doctor';
+import { registerPipelineCommands } from './commands/pipeline';
+import { registerModelCommands } from './commands/models';
 
 export function buildProgram(): Command {
   const program = new Command('siamface').description('Siamese face verification on Temporal + S3').showHelpAfterError();
   registerStackCommands(program);
   registerWorkerCommands(program);
   registerDoctorCommand(program);
+  registerPipelineCommands(program);
+  registerModelCommands(program);
   return program;
 }
 

@@ -1,0 +1,211 @@
+import type { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { readStackInfo, TASK_QUEUES } from '../../lib/config';
+import { resolvePipelineConfig, type PipelineConfigInput } from '../../lib/pipeline/config';
+import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
+import { readKaggleCredentials } from '../../lib/data/kaggle';
+import { connectClient } from '../temporal-client';
+
+interface StartOptions {
+  config?: string;
+  dataset?: string;
+  identityFile?: string;
+  id?: string;
+  queue: string;
+}
+
+/** Builds the pipeline input from a JSON file and the shortcut flags; the default dataset is Kaggle CelebA. */
+export function buildPipelineInput(opts: StartOptions, env: NodeJS.ProcessEnv = process.env): PipelineConfigInput {
+  const fromFile = opts.config ? (JSON.parse(fs.readFileSync(opts.config, 'utf8')) as PipelineConfigInput) : undefined;
+  const input: PipelineConfigInput = fromFile ?? ({} as PipelineConfigInput);
+  if (opts.dataset) {
+    const location = /^[a-z0-9+.-]+:\/\//i.test(opts.dataset) ? opts.dataset : path.resolve(opts.dataset);
+    input.dataset = { ...(input.dataset ?? {}), source: { kind: 'folder', location, ...(opts.identityFile ? { identityFile: opts.identityFile } : {}) } };
+  }
+  if (!input.dataset) {
+    const identityFile = opts.identityFile ?? env.SIAMFACE_CELEBA_IDENTITY_FILE;
+    if (!hasKaggleCredentials(env)) {
+      throw new Error(
+        'the default dataset is Kaggle CelebA, and no Kaggle credentials were found: set KAGGLE_USERNAME and KAGGLE_KEY (or create ~/.kaggle/kaggle.json), ' +
+          'or train on your own images with --dataset <folder | s3:// prefix | http(s):// archive>',
+      );
+    }
+    if (!identityFile) {
+      throw new Error('Kaggle CelebA has no identity labels: give identity_CelebA.txt with --identity-file <path|URL|s3://> or SIAMFACE_CELEBA_IDENTITY_FILE (see README, "Getting CelebA")');
+    }
+    input.dataset = { source: { kind: 'kaggle-celeba', identityFile } };
+  }
+  resolvePipelineConfig(input); // fail here, with the field named, rather than in the workflow
+  return input;
+}
+
+function hasKaggleCredentials(env: NodeJS.ProcessEnv): boolean {
+  try {
+    readKaggleCredentials(env);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function uiWorkflowUrl(workflowId: string): string | undefined {
+  const ui = readStackInfo()?.temporal.uiUrl;
+  return ui ? `${ui}/namespaces/${readStackInfo()?.temporal.namespace ?? 'default'}/workflows/${encodeURIComponent(workflowId)}` : undefined;
+}
+
+async function startPipeline(client: Client, input: PipelineConfigInput, opts: StartOptions): Promise<WorkflowHandle> {
+  const model = (input.promotion as { modelName?: string } | undefined)?.modelName ?? 'siamface';
+  const workflowId = opts.id ?? `pipeline-${model}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+  return client.workflow.start('trainingPipeline', { taskQueue: opts.queue, workflowId, args: [input] });
+}
+
+function progressLine(st: PipelineStatus): string {
+  const cur = st.stage === 'done' ? undefined : st.stages[st.stage];
+  const p = cur?.progress ?? {};
+  const bits = Object.entries(p)
+    .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
+    .slice(0, 8)
+    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? (v as number).toFixed(4) : v}`);
+  return `[${new Date().toISOString().slice(11, 19)}] stage ${st.stage}${bits.length ? `  ${bits.join(' ')}` : ''}`;
+}
+
+/** Polls the status query until the workflow closes; returns its result (throws its failure). */
+export async function followPipeline(handle: WorkflowHandle, everyMs = 5000, print = console.log): Promise<PipelineResult> {
+  const result = handle.result() as Promise<PipelineResult>;
+  let done = false;
+  void result.finally(() => (done = true)).catch(() => undefined);
+  let last = '';
+  while (!done) {
+    try {
+      const line = progressLine(await handle.query<PipelineStatus>('status'));
+      if (line.slice(11) !== last) print(line);
+      last = line.slice(11);
+    } catch {
+      /* the query can fail while no worker is polling; keep waiting */
+    }
+    await Promise.race([result.catch(() => undefined), new Promise((r) => setTimeout(r, everyMs))]);
+  }
+  return result;
+}
+
+function printResult(r: PipelineResult): void {
+  const m = r.metrics as Record<string, number | undefined>;
+  const fmt = (v: number | undefined) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
+  console.log(`run ${r.runId} on dataset ${r.datasetId}: ${r.training.steps} training steps on ${r.training.backend}${r.training.resumedFromStep ? ` (resumed from step ${r.training.resumedFromStep})` : ''}${r.training.stoppedEarly ? ', stopped early' : ''}`);
+  console.log(`test metrics: ${Object.entries(m).map(([k, v]) => `${k}=${fmt(v)}`).join('  ')}`);
+  console.log(`evaluation report: ${r.evalReportKey}${r.evalHtmlKey ? `  (${r.evalHtmlKey})` : ''}`);
+  console.log(`promotion: ${r.promotion.outcome}${r.promotion.version !== undefined ? ` version ${r.promotion.version}` : ''}${r.promotion.productionVersion != null ? `; production is version ${r.promotion.productionVersion}` : ''}${r.promotion.reason ? ` (${r.promotion.reason})` : ''}`);
+}
+
+export function registerPipelineCommands(program: Command): void {
+  const pipeline = program.command('pipeline').description('the training pipeline: fetch -> shard -> pairs -> train -> evaluate -> promote');
+  const startOpts = (c: Command) =>
+    c
+      .option('--config <file>', 'pipeline config JSON (see README and configs/)')
+      .option('--dataset <location>', 'train on an image folder, s3:// prefix or http(s):// archive laid out as <identity>/<image>')
+      .option('--identity-file <location>', "CelebA-format identity file (Kaggle CelebA's identity_CelebA.txt)")
+      .option('--id <workflowId>', 'workflow id (default: pipeline-<model>-<time>)')
+      .option('--queue <taskQueue>', 'task queue of the CPU workers', TASK_QUEUES.cpu);
+
+  startOpts(pipeline.command('start').description('start a pipeline and return its workflow id')).action(async (opts: StartOptions) => {
+    const input = buildPipelineInput(opts);
+    const { client, close } = await connectClient();
+    try {
+      const handle = await startPipeline(client, input, opts);
+      console.log(`started ${handle.workflowId}`);
+      const url = uiWorkflowUrl(handle.workflowId);
+      if (url) console.log(`watch it: ${url}`);
+    } finally {
+      await close();
+    }
+  });
+
+  startOpts(pipeline.command('run').description('start a pipeline, follow its progress and print the results')).action(async (opts: StartOptions) => {
+    const input = buildPipelineInput(opts);
+    const { client, close } = await connectClient();
+    try {
+      const handle = await startPipeline(client, input, opts);
+      console.log(`started ${handle.workflowId}`);
+      const url = uiWorkflowUrl(handle.workflowId);
+      if (url) console.log(`watch it in the Temporal UI: ${url}`);
+      printResult(await followPipeline(handle));
+    } finally {
+      await close();
+    }
+  });
+
+  pipeline
+    .command('status <workflowId>')
+    .description("a pipeline's stage, live progress, outputs and metrics")
+    .action(async (workflowId: string) => {
+      const { client, close } = await connectClient();
+      try {
+        const handle = client.workflow.getHandle(workflowId);
+        const desc = await handle.describe();
+        console.log(`${workflowId}: ${desc.status.name}`);
+        try {
+          console.log(JSON.stringify(await handle.query<PipelineStatus>('status'), null, 2));
+        } catch (err) {
+          console.log(`(status query unavailable: ${(err as Error).message})`);
+        }
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) throw new Error(`no workflow '${workflowId}'`);
+        throw err;
+      } finally {
+        await close();
+      }
+    });
+
+  pipeline
+    .command('resume <workflowId>')
+    .description('start a failed, cancelled or terminated pipeline again with its original config: finished stages are skipped and training continues from its last checkpoint')
+    .option('--no-follow', 'return once started')
+    .action(async (workflowId: string, opts: { follow: boolean }) => {
+      const { client, close } = await connectClient();
+      try {
+        const old = client.workflow.getHandle(workflowId);
+        const desc = await old.describe();
+        if (desc.status.name === 'RUNNING') throw new Error(`${workflowId} is still running: nothing to resume`);
+        if (desc.status.name === 'COMPLETED') throw new Error(`${workflowId} already completed`);
+        const history = await old.fetchHistory();
+        const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+        const payloads = started?.input?.payloads;
+        if (!payloads?.length) throw new Error(`cannot read the original input of ${workflowId}`);
+        const input = client.options.loadedDataConverter.payloadConverter.fromPayload<PipelineConfigInput>(payloads[0]);
+        const handle = await client.workflow.start('trainingPipeline', { taskQueue: desc.taskQueue, workflowId, args: [input] });
+        console.log(`resumed ${workflowId} (new run ${handle.firstExecutionRunId}); previous run ${desc.runId} ended ${desc.status.name}`);
+        if (opts.follow) printResult(await followPipeline(handle));
+      } finally {
+        await close();
+      }
+    });
+
+  pipeline
+    .command('stop-training <workflowId>')
+    .description('stop training early; the pipeline continues to evaluation with the best checkpoint')
+    .option('--reason <text>', 'recorded in the status', 'requested from the CLI')
+    .action(async (workflowId: string, opts: { reason: string }) => {
+      const { client, close } = await connectClient();
+      try {
+        await client.workflow.getHandle(workflowId).signal('stopTraining', { reason: opts.reason });
+        console.log(`stop requested for ${workflowId}`);
+      } finally {
+        await close();
+      }
+    });
+
+  pipeline
+    .command('cancel <workflowId>')
+    .description('cancel a pipeline; a running training step saves a checkpoint first')
+    .action(async (workflowId: string) => {
+      const { client, close } = await connectClient();
+      try {
+        await client.workflow.getHandle(workflowId).cancel();
+        console.log(`cancellation requested for ${workflowId}`);
+      } finally {
+        await close();
+      }
+    });
+}
