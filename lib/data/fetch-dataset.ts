@@ -97,6 +97,7 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
   // The identity file is checked first: a wrong file fails before a long download.
   let identities: IdentityMap | undefined;
   let identityFile: RawManifest['identityFile'];
+  let identityFileData: Buffer | undefined;
   const identityLocation = source.kind === 'kaggle-celeba' ? source.identityFile : source.identityFile;
   if (identityLocation) {
     const shown = displayLocation(identityLocation);
@@ -104,7 +105,7 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
     const expected = expectedIdentityMd5(source);
     if (expected) checkIdentityFileMd5(data, shown, expected);
     identities = parseIdentityFile(data.toString('utf8'), shown);
-    await writer.put(IDENTITY_FILE_NAME, data);
+    identityFileData = data;
     identityFile = { path: IDENTITY_FILE_NAME, md5: md5Hex(data) };
   }
 
@@ -182,6 +183,8 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
       skipped.push(...r.skipped);
     }
   }
+  // Stored only once the source itself was readable, so a refused download leaves nothing behind.
+  if (identityFileData) await writer.put(IDENTITY_FILE_NAME, identityFileData);
   const files = await writer.finish();
   if (images.length === 0) throw badInput(`${displayLocation(source.kind === 'folder' ? source.location : source.dataset ?? DEFAULT_KAGGLE_DATASET)} holds no labelled images (expected <identity>/<image> files${identities ? ' listed in the identity file' : ''})`);
 

@@ -1,0 +1,185 @@
+/**
+ * fetchDataset's Kaggle path for real, against a loopback server that behaves like Kaggle's download endpoint
+ * (basic auth, 401/403/404, a redirect to a storage URL on another origin) and serves a zip in the exact layout of
+ * jessicali9530/celeba-dataset, built at test time from a subset of shared/data/celeba-wild.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { useStack, type TestStack } from '../../support/stack';
+import { ZipFileWriter } from '../../support/zip-writer';
+import { localRunContext } from '../../../lib/progress';
+import { SiamfaceError } from '../../../lib/errors';
+import { md5Hex } from '../../../lib/data/identity-file';
+import { fetchDataset } from '../../../lib/data/fetch-dataset';
+import { shardDataset } from '../../../lib/data/shard-dataset';
+import { generatePairs } from '../../../lib/data/generate-pairs';
+import type { RawManifest } from '../../../lib/data/raw-manifest';
+import type { KaggleCelebaSource } from '../../../lib/data/sources';
+import { checkDatasetConsistency, SHARED } from './helpers';
+
+const WILD = path.join(SHARED, 'celeba-wild');
+const IDENTITY_FILE = path.join(WILD, 'identity_CelebA.txt');
+const USER = 'kaggle-tester';
+const KEY = 'k3y-that-must-never-leak-0123456789';
+const SUBSET_IDENTITIES = 24;
+
+let stack: TestStack;
+let tmp: string;
+let api: http.Server;
+let storage: http.Server;
+let apiBase: string;
+let zipFile: string;
+let zipImages: string[];
+const requests = { api: 0, downloads: 0, authSeenByStorage: 0 };
+
+/** Official partition rule of CelebA: 1-162770 train, 162771-182637 val, 182638-202599 test. */
+const officialPartition = (file: string) => {
+  const n = Number(file.slice(0, 6));
+  return n <= 162770 ? 0 : n <= 182637 ? 1 : 2;
+};
+
+function buildKaggleZip(file: string): string[] {
+  const folders = fs.readdirSync(WILD).filter((d) => /^\d{5}$/.test(d)).sort().slice(0, SUBSET_IDENTITIES);
+  const images = folders.flatMap((d) => fs.readdirSync(path.join(WILD, d)).map((f) => ({ f, p: path.join(WILD, d, f) }))).sort((a, b) => (a.f < b.f ? -1 : 1));
+  const zip = new ZipFileWriter(file);
+  zip.add({ name: 'img_align_celeba/', data: Buffer.alloc(0) });
+  zip.add({ name: 'img_align_celeba/img_align_celeba/', data: Buffer.alloc(0) });
+  for (const { f, p } of images) zip.add({ name: `img_align_celeba/img_align_celeba/${f}`, data: fs.readFileSync(p), deflate: false });
+  const rows = (header: string, row: (f: string) => string) => Buffer.from([header, ...images.map(({ f }) => row(f))].join('\r\n') + '\r\n');
+  zip.add({ name: 'list_eval_partition.csv', data: rows('image_id,partition', (f) => `${f},${officialPartition(f)}`) });
+  zip.add({ name: 'list_attr_celeba.csv', data: rows('image_id,5_o_Clock_Shadow,Smiling', (f) => `${f},-1,1`) });
+  zip.add({ name: 'list_bbox_celeba.csv', data: rows('image_id,x_1,y_1,width,height', (f) => `${f},95,71,226,313`) });
+  zip.add({ name: 'list_landmarks_align_celeba.csv', data: rows('image_id,lefteye_x,lefteye_y,righteye_x,righteye_y,nose_x,nose_y,leftmouth_x,leftmouth_y,rightmouth_x,rightmouth_y', (f) => `${f},69,109,106,113,77,142,73,152,108,154`) });
+  zip.close();
+  return images.map((i) => i.f);
+}
+
+before(async () => {
+  stack = await useStack('data-kaggle');
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-kaggle-'));
+  zipFile = path.join(tmp, 'archive.zip');
+  zipImages = buildKaggleZip(zipFile);
+  storage = http.createServer((req, res) => {
+    if (req.headers.authorization) requests.authSeenByStorage++;
+    if (!req.url?.startsWith('/celeba.zip?X-Goog-Signature=')) return void res.writeHead(403).end();
+    requests.downloads++;
+    res.writeHead(200, { 'content-type': 'application/zip', 'content-length': fs.statSync(zipFile).size });
+    fs.createReadStream(zipFile).pipe(res);
+  });
+  await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
+  const storageUrl = `http://127.0.0.1:${(storage.address() as { port: number }).port}/celeba.zip?X-Goog-Signature=abc`;
+  api = http.createServer((req, res) => {
+    requests.api++;
+    const m = /^\/api\/v1\/datasets\/download\/([^/]+)\/([^/?]+)$/.exec(req.url ?? '');
+    const expected = `Basic ${Buffer.from(`${USER}:${KEY}`).toString('base64')}`;
+    if (req.headers.authorization !== expected) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":401,"message":"Unauthenticated"}');
+    if (!m) return void res.writeHead(404).end();
+    const dataset = `${m[1]}/${m[2]}`;
+    if (dataset === 'someone/private-dataset') return void res.writeHead(403, { 'content-type': 'application/json' }).end('{"code":403,"message":"Permission denied"}');
+    if (dataset !== 'jessicali9530/celeba-dataset') return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":404,"message":"Not found"}');
+    res.writeHead(302, { location: storageUrl }).end();
+  });
+  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
+  apiBase = `http://127.0.0.1:${(api.address() as { port: number }).port}/api/v1`;
+  process.env.KAGGLE_USERNAME = USER;
+  process.env.KAGGLE_KEY = KEY;
+});
+
+after(async () => {
+  api?.close();
+  storage?.close();
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  await stack?.close();
+});
+
+const source = (extra: Partial<KaggleCelebaSource> = {}): KaggleCelebaSource => ({
+  kind: 'kaggle-celeba',
+  identityFile: IDENTITY_FILE,
+  identityFileMd5: md5Hex(fs.readFileSync(IDENTITY_FILE)),
+  apiBaseUrl: apiBase,
+  ...extra,
+});
+
+test('Kaggle CelebA: download, identities from identity_CelebA.txt, shards and pairs; second run does no work', async () => {
+  const store = stack.store;
+  const ctx = localRunContext();
+  const fetched = await fetchDataset(store, { source: source(), datasetId: 'celeba', tmpDir: tmp }, ctx);
+  assert.equal(requests.downloads, 1);
+  assert.equal(requests.authSeenByStorage, 0, 'credentials are not sent to the storage URL');
+  assert.equal(fetched.images, zipImages.length);
+  const raw = await store.getJson<RawManifest>(fetched.manifestKey);
+  const labels = new Map(fs.readFileSync(IDENTITY_FILE, 'utf8').trim().split('\n').map((l) => l.split(' ') as [string, string]));
+  for (const img of raw.images) {
+    const file = path.basename(img.path);
+    assert.equal(img.id, `${labels.get(file)}/${file}`);
+    assert.equal(img.path, `img_align_celeba/img_align_celeba/${file}`);
+  }
+  assert.equal(raw.partitionFile, 'list_eval_partition.csv');
+  assert.equal(raw.files.length, zipImages.length + 5); // images, 4 CSVs, identity file
+  assert.ok(!fs.existsSync(path.join(tmp, 'siamface-fetch', 'celeba')), 'the downloaded archive is removed');
+  const everything = await store.listAll('');
+  for (const o of everything.filter((o) => o.key.endsWith('.json') || o.key.endsWith('.csv') || o.key.endsWith('.txt'))) {
+    assert.ok(!(await store.getBuffer(o.key)).toString('utf8').includes(KEY), `${o.key} does not contain the Kaggle key`);
+  }
+
+  const sharded = await shardDataset(store, { datasetId: 'celeba', imageSize: 64, shardSize: 64 }, ctx);
+  assert.equal(sharded.skippedImages, 0);
+  await generatePairs(store, { datasetId: 'celeba', pairsPerSplit: { train: 200, val: 40, test: 40 } }, ctx);
+  const { manifest, identitySplit } = await checkDatasetConsistency(store, 'celeba');
+  assert.equal(identitySplit.size, SUBSET_IDENTITIES);
+  const part = manifest.celebaPartition!;
+  assert.equal(part.partitions.train.images + part.partitions.val.images + part.partitions.test.images, zipImages.length);
+  assert.equal(part.imagesWithoutPartition, 0);
+
+  const again = await fetchDataset(store, { source: source(), datasetId: 'celeba', tmpDir: tmp }, ctx);
+  assert.equal(again.uploaded, 0);
+  assert.equal(requests.downloads, 1, 'second run downloads nothing');
+  assert.equal((await shardDataset(store, { datasetId: 'celeba', imageSize: 64, shardSize: 64 }, ctx)).shardsWritten, 0);
+});
+
+test('maxImages keeps the first N labelled images by file name', async () => {
+  const r = await fetchDataset(stack.store, { source: source({ maxImages: 10 }), tmpDir: tmp }, localRunContext());
+  const raw = await stack.store.getJson<RawManifest>(r.manifestKey);
+  assert.deepEqual(raw.images.map((i) => path.basename(i.path)).sort(), zipImages.slice(0, 10));
+});
+
+const failsWith = (code: string, ...patterns: RegExp[]) => (e: unknown) => {
+  assert.ok(e instanceof SiamfaceError, String(e));
+  assert.equal(e.code, code);
+  assert.equal(e.permanent, true);
+  for (const p of patterns) assert.match(e.message, p);
+  assert.ok(!e.message.includes(KEY), 'the message does not contain the key');
+  return true;
+};
+
+test('wrong Kaggle credentials: permanent bad_credentials telling to check them; nothing stored', async () => {
+  process.env.KAGGLE_KEY = 'wrong-key-000000';
+  try {
+    await assert.rejects(fetchDataset(stack.store, { source: source(), datasetId: 'celeba-badcreds', tmpDir: tmp }, localRunContext()), failsWith('bad_credentials', /401/, /check KAGGLE_USERNAME\/KAGGLE_KEY/));
+  } finally {
+    process.env.KAGGLE_KEY = KEY;
+  }
+  assert.deepEqual(await stack.store.listAll('datasets/celeba-badcreds/'), []);
+});
+
+test('Kaggle 403 and 404 have documented outcomes', async () => {
+  await assert.rejects(fetchDataset(stack.store, { source: source({ dataset: 'someone/private-dataset' }), tmpDir: tmp }, localRunContext()), failsWith('bad_credentials', /403/, /accept the dataset's terms/));
+  await assert.rejects(fetchDataset(stack.store, { source: source({ dataset: 'nobody/missing' }), tmpDir: tmp }, localRunContext()), failsWith('not_found', /nobody\/missing does not exist/));
+});
+
+test('an identity file with the wrong MD5 fails before anything is downloaded', async () => {
+  const downloads = requests.downloads;
+  const apiCalls = requests.api;
+  // Default expectation: the official file's MD5; celeba-wild's subset does not match it.
+  await assert.rejects(
+    fetchDataset(stack.store, { source: { kind: 'kaggle-celeba', identityFile: IDENTITY_FILE, apiBaseUrl: apiBase }, datasetId: 'celeba-md5', tmpDir: tmp }, localRunContext()),
+    failsWith('checksum_mismatch', /identity_CelebA\.txt has MD5/, /32bd1bd63d3c78cd57e08160ec5ed1e2/),
+  );
+  assert.equal(requests.downloads, downloads);
+  assert.equal(requests.api, apiCalls);
+  assert.deepEqual(await stack.store.listAll('datasets/celeba-md5/'), []);
+});
