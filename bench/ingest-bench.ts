@@ -1,0 +1,88 @@
+/**
+ * Ingest benchmark: images/s through decode + crop + resize + shard into MinIO/S3 (shardDataset), and peak RSS.
+ * The raw copy is made once (fetchDataset, not timed); each timed run deletes the shards and shards again.
+ *
+ *   node dist/bench/ingest-bench.js [--set lfw-train] [--identities 0=all] [--size 128] [--shard-size 1000] [--runs 3]
+ * S3 settings come from the environment (SIAMFACE_S3_ENDPOINT, ...) or the running local stack; bucket siamface-bench.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { s3Config } from '../lib/config';
+import { ObjectStore } from '../lib/storage';
+import { localRunContext } from '../lib/progress';
+import { fetchDataset } from '../lib/data/fetch-dataset';
+import { shardDataset } from '../lib/data/shard-dataset';
+
+async function main() {
+  const opts = new Command()
+    .option('--set <name>', 'shared data set under /work/shared/data', 'lfw-train')
+    .option('--data <dir>', 'shared data root', '/work/shared/data')
+    .option('--identities <n>', 'first N identity folders (0 = all)', '0')
+    .option('--size <px>', 'output image size', '128')
+    .option('--shard-size <n>', 'images per shard', '1000')
+    .option('--concurrency <n>', 'images decoded at once', '4')
+    .option('--runs <n>', 'timed runs', '3')
+    .option('--bucket <name>', 'bucket', 'siamface-bench')
+    .parse()
+    .opts();
+  const store = new ObjectStore({ ...s3Config(), bucket: opts.bucket });
+  await store.ensureBucket();
+
+  let location = path.join(opts.data, opts.set);
+  let tmp: string | undefined;
+  const identities = Number(opts.identities);
+  if (identities > 0) {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-bench-'));
+    const names = fs.readdirSync(location, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort().slice(0, identities);
+    for (const n of names) fs.cpSync(path.join(location, n), path.join(tmp, n), { recursive: true });
+    location = tmp;
+  }
+  const datasetId = `bench-${opts.set}-${identities || 'all'}`;
+  const t0 = Date.now();
+  const fetched = await fetchDataset(store, { source: { kind: 'folder', location }, datasetId }, localRunContext());
+  console.log(`raw copy: ${fetched.images} images, ${(fetched.bytes / 1e6).toFixed(1)} MB, ${fetched.uploaded} uploaded in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+
+  const results: { rate: number; seconds: number; peakRssMb: number }[] = [];
+  for (let run = 1; run <= Number(opts.runs); run++) {
+    await store.deletePrefix(`datasets/${datasetId}/shards/`);
+    await store.deletePrefix(`datasets/${datasetId}/manifest.json`);
+    (global as { gc?: () => void }).gc?.();
+    let peak = process.memoryUsage().rss;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);
+    const start = process.hrtime.bigint();
+    const r = await shardDataset(
+      store,
+      { datasetId, imageSize: Number(opts.size), shardSize: Number(opts.shardSize), concurrency: Number(opts.concurrency), maxBadFraction: 1 },
+      localRunContext(),
+    );
+    const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+    clearInterval(sampler);
+    const images = r.images + r.skippedImages;
+    results.push({ rate: images / seconds, seconds, peakRssMb: peak / 2 ** 20 });
+    console.log(`run ${run}: ${images} images in ${seconds.toFixed(1)} s = ${(images / seconds).toFixed(1)} images/s, ${r.shards} shards, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(
+    JSON.stringify({
+      bench: 'ingest',
+      set: opts.set,
+      images: fetched.images,
+      size: Number(opts.size),
+      cores: os.cpus().length,
+      medianImagesPerSecond: Number(median(results.map((r) => r.rate)).toFixed(1)),
+      medianPeakRssMiB: Math.round(median(results.map((r) => r.peakRssMb))),
+      runs: results.map((r) => Number(r.rate.toFixed(1))),
+    }),
+  );
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(`ingest-bench: ${(err as Error).message}`);
+    process.exit(1);
+  },
+);
