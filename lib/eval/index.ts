@@ -6,3 +6,4 @@ export * from './evaluate-pairs';
 export * from './plots';
 export * from './report-html';
 export * from './report-store';
+export * from './evaluate-run';

@@ -4,3 +4,5 @@ export * from './code-version';
 export * from './versions';
 export * from './production';
 export * from './promotion';
+export * from './register-run';
+export * from './describe-model';

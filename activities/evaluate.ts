@@ -1,0 +1,38 @@
+import type { ObjectStore } from '../lib/storage/object-store';
+import type { RunContext } from '../lib/progress';
+import { SiamfaceError } from '../lib/errors';
+import { evaluateRun, type EvaluateRunInput, type EvaluateRunResult } from '../lib/eval/evaluate-run';
+import type { EmbedFn } from '../lib/eval/types';
+import { runStage, type ActivityDeps } from './support';
+
+/** Builds the embedder of a run's model (loads the model; reads and preprocesses images by id). */
+export type EmbedderFactory = (
+  store: ObjectStore,
+  model: { runId: string; modelKey?: string; datasetId: string },
+  ctx: RunContext,
+) => Promise<{ embed: EmbedFn; dispose?: () => void | Promise<void> }>;
+
+export function evaluateActivities(deps: ActivityDeps & { embedderFor?: EmbedderFactory }) {
+  return {
+    /** Threshold on validation pairs, metrics on test pairs; writes runs/<run>/eval/ (skips when done). */
+    async evaluateRun(input: EvaluateRunInput): Promise<EvaluateRunResult> {
+      return runStage('evaluateRun', async (ctx) => {
+        const factory = deps.embedderFor;
+        if (!factory) {
+          throw new SiamfaceError('bad_input', 'evaluateRun has no embedder: the worker must pass `embedderFor` to evaluateActivities', { permanent: true });
+        }
+        // The embedder is built lazily so a finished evaluation is skipped without loading the model.
+        let embedder: Awaited<ReturnType<EmbedderFactory>> | undefined;
+        const embed: EmbedFn = async (ids) => {
+          embedder ??= await factory(deps.store, { runId: input.runId, modelKey: input.modelKey, datasetId: input.datasetId }, ctx);
+          return embedder.embed(ids);
+        };
+        try {
+          return await evaluateRun(deps.store, input, embed, ctx);
+        } finally {
+          await embedder?.dispose?.();
+        }
+      });
+    },
+  };
+}
