@@ -91,6 +91,22 @@ test('lfw subset: fetch, shard and pairs are complete and consistent; bad files 
   assert.equal((await store.head(manifest.shards[0].key))?.lastModified?.getTime(), before);
 });
 
+test('an interrupted fetch resumes: only missing or changed raw objects are uploaded again', async () => {
+  const store = stack.store;
+  const raw = await store.getJson<RawManifest>('datasets/lfw/raw/_manifest.json');
+  await store.delete('datasets/lfw/raw/_manifest.json'); // as if the run died before finishing
+  const victims = raw.files.filter((f) => f.path.endsWith('.jpg')).slice(10, 15);
+  for (const v of victims.slice(0, 4)) await store.delete(`datasets/lfw/raw/${v.path}`);
+  const changedKey = `datasets/lfw/raw/${victims[4].path}`;
+  const original = await store.getBuffer(changedKey);
+  await store.putObject(changedKey, Buffer.alloc(original.length, 1)); // same size, other content
+  const again = await fetchDataset(store, { source: { kind: 'folder', location: folder }, datasetId: 'lfw' }, ctx());
+  assert.equal(again.uploaded, 5);
+  assert.ok((await store.getBuffer(changedKey)).equals(original));
+  const rerun = await store.getJson<RawManifest>('datasets/lfw/raw/_manifest.json');
+  assert.deepEqual(rerun.files, raw.files);
+});
+
 test('too many bad images fails permanently and names examples', async () => {
   await assert.rejects(
     shardDataset(stack.store, { datasetId: 'lfw', imageSize: 32, shardSize: 100, maxBadFraction: 0 }, ctx()),
