@@ -18,6 +18,9 @@ export const DENSENET121_NOTOP_URL =
 /** MD5 Keras checks for that file (keras/applications/densenet.py). */
 export const DENSENET121_NOTOP_MD5 = '30ee3e1110167f948a6b9946edeeb738';
 
+/** First 8 bytes of every HDF5 file (superblock at offset 0, as Keras writes it). */
+const HDF5_MAGIC = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
 export interface KerasWeightsReport {
   /** Model layers whose weights were set from the file. */
   loaded: string[];
@@ -70,6 +73,15 @@ const weightBase = (name: string): string => name.replace(/:\d+$/, '').split('/'
 /** Reads the whole weights file into memory: layer name -> [{name, shape, data}]. */
 export async function readKerasH5(h5Path: string): Promise<Map<string, { name: string; shape: number[]; data: Float32Array }[]>> {
   if (!fs.existsSync(h5Path)) throw notFound(`Keras weights file ${h5Path} does not exist`);
+  const head = Buffer.alloc(8);
+  const fd = fs.openSync(h5Path, 'r');
+  try {
+    fs.readSync(fd, head, 0, 8, 0);
+  } finally {
+    fs.closeSync(fd);
+  }
+  // Check the signature ourselves: h5wasm opens any file and fails later with obscure errors.
+  if (!head.equals(HDF5_MAGIC)) throw badInput(`${h5Path} is not a readable HDF5 file (wrong signature)`);
   const h5 = await h5wasm();
   let file: InstanceType<H5Module['File']>;
   try {
@@ -79,7 +91,7 @@ export async function readKerasH5(h5Path: string): Promise<Map<string, { name: s
   }
   try {
     // Files saved from a whole model keep the weights under 'model_weights'.
-    const rootPath = file.attrs['layer_names'] ? '' : file.get('model_weights') ? 'model_weights/' : null;
+    const rootPath = file.attrs['layer_names'] ? '' : file.keys().includes('model_weights') ? 'model_weights/' : null;
     const root = rootPath === '' ? file : rootPath ? file.get('model_weights') : null;
     const layerNames = root && 'attrs' in root ? stringList(root.attrs['layer_names']?.value) : [];
     if (rootPath === null || layerNames.length === 0) {
@@ -175,8 +187,6 @@ export interface ResolveWeightsOptions {
 function defaultCacheDir(): string {
   return path.join(process.env.SIAMFACE_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'siamface'), 'weights');
 }
-
-const HDF5_MAGIC = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 function checkWeightsBytes(bytes: Buffer, where: string, md5?: string): void {
   if (bytes.length < 8 || !bytes.subarray(0, 8).equals(HDF5_MAGIC)) {
