@@ -8,6 +8,7 @@ import { pipelineActivities } from './pipeline';
 import { fetchDatasetActivities } from './fetch-dataset';
 import { shardDatasetActivities } from './shard-dataset';
 import { generatePairsActivities } from './generate-pairs';
+import { trainActivities } from './train';
 
 /** Queue siamface-cpu: data preparation, evaluation, promotion, verification, bookkeeping. */
 export function cpuActivities(deps: ActivityDeps) {
@@ -21,8 +22,10 @@ export function cpuActivities(deps: ActivityDeps) {
 }
 
 /** Queue siamface-gpu: training. */
-export function gpuActivities(_deps: ActivityDeps) {
-  return {};
+export function gpuActivities(deps: ActivityDeps) {
+  return {
+    ...trainActivities(deps),
+  };
 }
 
 export type CpuActivities = ReturnType<typeof cpuActivities>;

@@ -1,0 +1,16 @@
+/** Stage 4 on the GPU queue: training, with heartbeats, cancellation and resume from checkpoints (lib/train). */
+import { runStage, type ActivityDeps } from './support';
+import { trainModel, type TrainModelInput, type TrainModelResult } from '../lib/train/train-model';
+
+export function trainActivities(deps: ActivityDeps) {
+  return {
+    /**
+     * Resumes from the run's newest complete checkpoint whatever the attempt number: the checkpoint
+     * in S3, not the heartbeat details, is the source of truth. Give it a heartbeatTimeout longer
+     * than one training step (the step itself blocks the event loop on CPU backends).
+     */
+    async trainModel(input: TrainModelInput): Promise<TrainModelResult> {
+      return runStage('trainModel', (ctx) => trainModel(deps.store, input, ctx));
+    },
+  };
+}

@@ -1,0 +1,264 @@
+/**
+ * Training checkpoints in S3:
+ *
+ *   runs/<run>/checkpoints/ckpt-<step, 8 digits>/
+ *     weights.bin     every model weight (trainable and BN statistics), lib/model serializeTensors layout
+ *     optimizer.bin   Adam state: iteration count, first and second moments, and the running beta powers
+ *     meta.json       written LAST: step, epoch, phase, data cursor, seed, metrics, config hash, and for
+ *                     each .bin its manifest (specs), size and sha256
+ *
+ * A checkpoint without meta.json, or whose files do not match the sizes and hashes in it, was cut
+ * short and is never used. After a new checkpoint is complete, all but the newest `keep` are deleted.
+ */
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import { SiamfaceError } from '../errors';
+import type { ObjectStore } from '../storage';
+import { deserializeTensors, restoreWeights, serializeTensors, serializeWeights, type NamedTensor } from '../model/io';
+import type { DataCursor } from './data-loader';
+import { checkpointPrefix, checkpointsPrefix } from './run-layout';
+
+export const CHECKPOINT_META = 'meta.json';
+export const CHECKPOINT_WEIGHTS = 'weights.bin';
+export const CHECKPOINT_OPTIMIZER = 'optimizer.bin';
+
+export interface BlobRef {
+  key: string;
+  bytes: number;
+  sha256: string;
+  specs: tf.io.WeightsManifestEntry[];
+}
+
+export interface BestSoFar {
+  valAuc: number;
+  step: number;
+}
+
+export interface CheckpointMeta {
+  version: 1;
+  runId: string;
+  /** Steps completed. */
+  step: number;
+  /** Epoch and phase of the next step. */
+  epoch: number;
+  phase: 1 | 2;
+  /** The next batch. */
+  cursor: DataCursor;
+  seed: number;
+  /**
+   * The loader's randomness is derived from (seed, epoch, index), not from a running generator,
+   * so the cursor and seed are the whole RNG state.
+   */
+  rngState: { kind: 'derived-from-seed-and-cursor'; seed: number; cursor: DataCursor };
+  configHash: string;
+  metrics: Record<string, number | null>;
+  best: BestSoFar | null;
+  backend: string;
+  weights: BlobRef;
+  /** Absent before the first optimizer step of a phase. */
+  optimizer: (BlobRef & { phase: 1 | 2; iterations: number; variables: string[] }) | null;
+  createdAt: string;
+}
+
+export interface CheckpointRef {
+  prefix: string;
+  meta: CheckpointMeta;
+}
+
+// --- Adam state -----------------------------------------------------------------------------
+
+interface AdamInternals {
+  accBeta1: tf.Variable;
+  accBeta2: tf.Variable;
+  iterations: number;
+}
+
+const ACC_BETA1 = 'adam/accBeta1';
+const ACC_BETA2 = 'adam/accBeta2';
+
+/**
+ * tf.train.adam's getWeights() (iterations, then first moments, then second moments) plus its
+ * running beta powers: setWeights() recomputes those as beta^(t+1), which differs in the last
+ * bits from the running product, and we want a resumed run to be bit-identical.
+ */
+export async function adamState(optimizer: tf.AdamOptimizer): Promise<NamedTensor[]> {
+  const internals = optimizer as unknown as AdamInternals;
+  const weights = await optimizer.getWeights();
+  return [...weights, { name: ACC_BETA1, tensor: internals.accBeta1 }, { name: ACC_BETA2, tensor: internals.accBeta2 }];
+}
+
+/** Inverse of adamState; `optimizer` must be fresh (same learning-rate settings, no steps taken). */
+export async function restoreAdamState(optimizer: tf.AdamOptimizer, state: NamedTensor[]): Promise<void> {
+  const internals = optimizer as unknown as AdamInternals;
+  const beta1 = state.find((s) => s.name === ACC_BETA1);
+  const beta2 = state.find((s) => s.name === ACC_BETA2);
+  const rest = state.filter((s) => s !== beta1 && s !== beta2);
+  await optimizer.setWeights(rest);
+  if (beta1 && beta2) {
+    internals.accBeta1.assign(beta1.tensor as tf.Scalar);
+    internals.accBeta2.assign(beta2.tensor as tf.Scalar);
+  }
+}
+
+// --- save / find / load ---------------------------------------------------------------------
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function putBlob(store: ObjectStore, key: string, named: NamedTensor[]): Promise<BlobRef> {
+  const { specs, data } = await serializeTensors(named);
+  await store.upload(key, data, { contentType: 'application/octet-stream' });
+  return { key, bytes: data.length, sha256: sha256(data), specs };
+}
+
+export interface SaveCheckpointInput {
+  runId: string;
+  step: number;
+  epoch: number;
+  phase: 1 | 2;
+  cursor: DataCursor;
+  seed: number;
+  configHash: string;
+  metrics: Record<string, number | null>;
+  best: BestSoFar | null;
+  backend: string;
+  model: tf.LayersModel;
+  /** The current phase's optimizer and phase, or null before its first step. */
+  optimizer: { optimizer: tf.AdamOptimizer; phase: 1 | 2; variables: string[] } | null;
+  keep: number;
+}
+
+/**
+ * Writes a checkpoint (data first, meta.json last), then prunes older ones. A complete checkpoint
+ * of the same step is left as it is (same step, same state: rewriting would only open a window
+ * in which its files and meta disagree).
+ */
+export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointInput): Promise<CheckpointRef> {
+  const prefix = checkpointPrefix(input.runId, input.step);
+  const existing = await store.getJsonIfExists<CheckpointMeta>(prefix + CHECKPOINT_META);
+  if (existing && existing.value.configHash === input.configHash) return { prefix, meta: existing.value };
+
+  const w = await serializeWeights(input.model);
+  await store.upload(prefix + CHECKPOINT_WEIGHTS, w.data, { contentType: 'application/octet-stream' });
+  const weights: BlobRef = { key: prefix + CHECKPOINT_WEIGHTS, bytes: w.data.length, sha256: sha256(w.data), specs: w.specs };
+  let optimizer: CheckpointMeta['optimizer'] = null;
+  if (input.optimizer) {
+    const state = await adamState(input.optimizer.optimizer);
+    // Before its first step an Adam optimizer holds only its iteration count: nothing worth keeping.
+    if (state.length > 3) {
+      const iterations = (input.optimizer.optimizer as unknown as AdamInternals).iterations;
+      optimizer = { ...(await putBlob(store, prefix + CHECKPOINT_OPTIMIZER, state)), phase: input.optimizer.phase, iterations, variables: input.optimizer.variables };
+    }
+  }
+  const meta: CheckpointMeta = {
+    version: 1,
+    runId: input.runId,
+    step: input.step,
+    epoch: input.epoch,
+    phase: input.phase,
+    cursor: input.cursor,
+    seed: input.seed,
+    rngState: { kind: 'derived-from-seed-and-cursor', seed: input.seed, cursor: input.cursor },
+    configHash: input.configHash,
+    metrics: input.metrics,
+    best: input.best,
+    backend: input.backend,
+    weights,
+    optimizer,
+    createdAt: new Date().toISOString(),
+  };
+  await store.putJson(prefix + CHECKPOINT_META, meta);
+  await pruneCheckpoints(store, input.runId, input.keep);
+  return { prefix, meta };
+}
+
+interface Listed {
+  prefix: string;
+  step: number;
+  files: Map<string, number>;
+}
+
+async function listCheckpoints(store: ObjectStore, runId: string): Promise<Listed[]> {
+  const base = checkpointsPrefix(runId);
+  const byPrefix = new Map<string, Listed>();
+  for await (const o of store.list(base)) {
+    const m = /^ckpt-(\d+)\/(.+)$/.exec(o.key.slice(base.length));
+    if (!m) continue;
+    const prefix = `${base}ckpt-${m[1]}/`;
+    let c = byPrefix.get(prefix);
+    if (!c) byPrefix.set(prefix, (c = { prefix, step: Number(m[1]), files: new Map() }));
+    c.files.set(m[2], o.size);
+  }
+  return [...byPrefix.values()].sort((a, b) => b.step - a.step);
+}
+
+/** The listing matches what meta.json promises (sizes only: hashes are checked on load). */
+function filesMatch(c: Listed, meta: CheckpointMeta): boolean {
+  if (c.files.get(CHECKPOINT_WEIGHTS) !== meta.weights.bytes) return false;
+  if (meta.optimizer && c.files.get(CHECKPOINT_OPTIMIZER) !== meta.optimizer.bytes) return false;
+  return meta.step === c.step;
+}
+
+/** The newest checkpoint of the run whose meta.json exists and whose files match it; null when none. */
+export async function latestCompleteCheckpoint(store: ObjectStore, runId: string, opts: { configHash?: string } = {}): Promise<CheckpointRef | null> {
+  for (const c of await listCheckpoints(store, runId)) {
+    if (!c.files.has(CHECKPOINT_META)) continue;
+    const meta = await store.getJsonIfExists<CheckpointMeta>(c.prefix + CHECKPOINT_META).catch(() => null);
+    if (!meta || meta.value.version !== 1 || !filesMatch(c, meta.value)) continue;
+    if (opts.configHash && meta.value.configHash !== opts.configHash) {
+      throw new SiamfaceError(
+        'bad_input',
+        `run ${runId} already has checkpoints from another config or dataset (config hash ${meta.value.configHash}, this run ${opts.configHash}): use a new run id`,
+      );
+    }
+    return { prefix: c.prefix, meta: meta.value };
+  }
+  return null;
+}
+
+/** Deletes all but the newest `keep` complete checkpoints, and unfinished ones older than the newest complete one. */
+export async function pruneCheckpoints(store: ObjectStore, runId: string, keep: number): Promise<string[]> {
+  const all = await listCheckpoints(store, runId);
+  const complete = all.filter((c) => c.files.has(CHECKPOINT_META));
+  if (!complete.length) return [];
+  const newest = complete[0].step;
+  const doomed = [...complete.slice(keep), ...all.filter((c) => !c.files.has(CHECKPOINT_META) && c.step < newest)];
+  for (const c of doomed) {
+    // meta.json first: a checkpoint whose deletion is cut short is then no longer "complete".
+    await store.delete(c.prefix + CHECKPOINT_META);
+    await store.deletePrefix(c.prefix);
+  }
+  return doomed.map((c) => c.prefix);
+}
+
+async function getBlob(store: ObjectStore, ref: BlobRef): Promise<Buffer> {
+  const data = await store.getBuffer(ref.key);
+  if (data.length !== ref.bytes || sha256(data) !== ref.sha256) {
+    throw new SiamfaceError('checksum_mismatch', `${store.uri(ref.key)} does not match its checkpoint meta.json (${data.length} bytes; expected ${ref.bytes}, sha256 ${ref.sha256})`);
+  }
+  return data;
+}
+
+/** Sets the model's weights from a checkpoint (sha256-checked). */
+export async function restoreCheckpointWeights(store: ObjectStore, ref: CheckpointRef, model: tf.LayersModel): Promise<void> {
+  restoreWeights(model, ref.meta.weights.specs, await getBlob(store, ref.meta.weights));
+}
+
+/**
+ * Restores the optimizer state of a checkpoint into a fresh Adam optimizer. `variables` are the
+ * names (originalName) of the variables it will train, in order: Adam's state is positional.
+ */
+export async function restoreCheckpointOptimizer(store: ObjectStore, ref: CheckpointRef, optimizer: tf.AdamOptimizer, variables: string[]): Promise<boolean> {
+  const o = ref.meta.optimizer;
+  if (!o) return false;
+  if (o.variables.length !== variables.length || o.variables.some((v, i) => v !== variables[i])) {
+    throw new SiamfaceError('bad_input', `${ref.prefix}: optimizer state is for ${o.variables.length} variables that differ from the ${variables.length} being trained (architecture changed?)`);
+  }
+  const tensors = deserializeTensors(o.specs, await getBlob(store, o));
+  try {
+    await restoreAdamState(optimizer, tensors);
+  } finally {
+    // setWeights copied them into new variables.
+    tf.dispose(tensors.map((t) => t.tensor));
+  }
+  return true;
+}

@@ -1,0 +1,200 @@
+/**
+ * Training configuration: one typed object with defaults merged in one place and validation that
+ * names the bad field. Configs are data (JSON in workflow inputs); their hash ties checkpoints
+ * to the config that wrote them.
+ */
+import { createHash } from 'node:crypto';
+import { badInput } from '../errors';
+import { BACKEND_PREFERENCES, resolveModelConfig, type BackendPreference, type ModelConfig } from '../model';
+import { DENSENET121_NOTOP_URL } from '../model/keras-weights';
+import { stableJson } from '../data/sources';
+
+/** Length of a phase: a number of epochs or a number of steps (steps wins when both are given). */
+export interface PhaseConfig {
+  epochs?: number;
+  steps?: number;
+  /** Peak learning rate of the phase (after warm-up). */
+  lr: number;
+}
+
+export interface AugmentConfig {
+  /** Horizontal flip with probability 1/2. */
+  flip: boolean;
+  /** Random zoom in [1, 1 + scaleJitter] followed by a random crop back to the input size; 0 disables. */
+  scaleJitter: number;
+  /** Brightness offset drawn from [-b, b] as a fraction of the 0..255 range; 0 disables. */
+  brightness: number;
+  /** Contrast factor drawn from [1 - c, 1 + c] around mid-grey; 0 disables. */
+  contrast: number;
+}
+
+export type WeightsSource =
+  /** Random initialisation. */
+  | { kind: 'none' }
+  /** Keras DenseNet ImageNet "notop" .h5 from a URL, s3:// URI or local path (cached in S3 at `cacheKey`). */
+  | { kind: 'imagenet'; location: string; cacheKey?: string };
+
+export interface TrainConfig {
+  /** Square input side of the model; shard images of another size are resized on load. */
+  imageSize: number;
+  /** Tower config; its inputSize is always set from imageSize. */
+  model: Partial<Omit<ModelConfig, 'inputSize'>>;
+  weights: WeightsSource;
+  /** Pairs per step (the tower sees 2 x batchSize images). */
+  batchSize: number;
+  /** Head only, backbone frozen. */
+  phase1: PhaseConfig;
+  /** All layers, lower learning rate. */
+  phase2: PhaseConfig;
+  /** Linear warm-up steps at the start of each phase. */
+  warmupSteps: number;
+  /** The cosine decay ends at lr x minLrFraction at the end of each phase. */
+  minLrFraction: number;
+  /** Contrastive loss margin. */
+  margin: number;
+  checkpointEverySteps: number;
+  /** Complete checkpoints kept (older ones are deleted after a newer one is complete). */
+  keepCheckpoints: number;
+  seed: number;
+  /** Caps the steps of an epoch (an epoch is otherwise one pass over the train pairs). */
+  stepsPerEpoch?: number;
+  /** Validation pairs used for the per-epoch ROC AUC (the first N of the val pairs file); 0 disables validation. */
+  valPairsLimit: number;
+  augment: AugmentConfig;
+  /** Batches prepared ahead of the training step. */
+  prefetch: number;
+  /** Decoded images kept in memory (LRU). */
+  decodedCacheImages: number;
+  /** Whole shards are fetched and cached when the needed shards total at most this many bytes; else ranged reads per image. */
+  shardCacheBytes: number;
+  backend: BackendPreference;
+  /** How often (in steps) the stop-request object is checked. */
+  stopCheckEverySteps: number;
+  /** Weights exported as the final model: the best validation AUC checkpoint, or the last step. */
+  finalWeights: 'best' | 'last';
+}
+
+export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
+  imageSize: 112,
+  model: {},
+  weights: { kind: 'imagenet', location: DENSENET121_NOTOP_URL } as WeightsSource,
+  batchSize: 16,
+  phase1: { epochs: 2, lr: 1e-3 },
+  phase2: { epochs: 8, lr: 1e-4 },
+  warmupSteps: 100,
+  minLrFraction: 0.01,
+  margin: 1.0,
+  checkpointEverySteps: 200,
+  keepCheckpoints: 3,
+  seed: 1,
+  valPairsLimit: 1000,
+  augment: { flip: true, scaleJitter: 0.1, brightness: 0.1, contrast: 0.1 },
+  prefetch: 2,
+  decodedCacheImages: 2048,
+  shardCacheBytes: 256 * 1024 * 1024,
+  backend: 'auto' as BackendPreference,
+  stopCheckEverySteps: 10,
+  finalWeights: 'best' as const,
+});
+
+/** A config as callers write it: any field may be left out. */
+export type TrainConfigInput = Partial<Omit<TrainConfig, 'phase1' | 'phase2' | 'augment'>> & {
+  phase1?: Partial<PhaseConfig>;
+  phase2?: Partial<PhaseConfig>;
+  augment?: Partial<AugmentConfig>;
+};
+
+const fail = (field: string, want: string, got: unknown) => badInput(`train config: ${field} must be ${want}, got ${JSON.stringify(got)}`, { field });
+
+function int(field: string, v: unknown, min: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw fail(field, `an integer >= ${min}`, v);
+  return v;
+}
+
+function num(field: string, v: unknown, min: number, max: number, openMin = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (openMin && v === min)) {
+    throw fail(field, `a number in ${openMin ? '(' : '['}${min}, ${max}]`, v);
+  }
+  return v;
+}
+
+function checkKeys(where: string, obj: object, known: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!known.includes(k)) throw badInput(`train config: unknown field '${where}${k}' (known: ${known.join(', ')})`, { field: `${where}${k}` });
+  }
+}
+
+function phase(name: 'phase1' | 'phase2', p: Partial<PhaseConfig> | undefined): PhaseConfig {
+  const def = DEFAULT_TRAIN_CONFIG[name];
+  const given = p ?? {};
+  checkKeys(`${name}.`, given, ['epochs', 'steps', 'lr']);
+  // Steps given alone replace the default epochs.
+  const out: PhaseConfig = { lr: given.lr ?? def.lr };
+  if (given.steps !== undefined) out.steps = int(`${name}.steps`, given.steps, 0);
+  else out.epochs = int(`${name}.epochs`, given.epochs ?? def.epochs, 0);
+  if (given.steps !== undefined && given.epochs !== undefined) out.epochs = int(`${name}.epochs`, given.epochs, 0);
+  num(`${name}.lr`, out.lr, 0, 10, true);
+  return out;
+}
+
+/** Merges defaults and validates; every error names the field. */
+export function resolveTrainConfig(input: TrainConfigInput = {}): TrainConfig {
+  checkKeys('', input, Object.keys(DEFAULT_TRAIN_CONFIG).concat('stepsPerEpoch'));
+  const d = DEFAULT_TRAIN_CONFIG;
+  const augment: AugmentConfig = { ...d.augment, ...(input.augment ?? {}) };
+  checkKeys('augment.', augment, Object.keys(d.augment));
+  const cfg: TrainConfig = {
+    ...d,
+    ...input,
+    model: { ...(input.model ?? {}) },
+    weights: input.weights ?? d.weights,
+    phase1: phase('phase1', input.phase1),
+    phase2: phase('phase2', input.phase2),
+    augment,
+  };
+  int('imageSize', cfg.imageSize, 16);
+  int('batchSize', cfg.batchSize, 1);
+  int('warmupSteps', cfg.warmupSteps, 0);
+  num('minLrFraction', cfg.minLrFraction, 0, 1);
+  num('margin', cfg.margin, 0, 2, true);
+  int('checkpointEverySteps', cfg.checkpointEverySteps, 1);
+  int('keepCheckpoints', cfg.keepCheckpoints, 1);
+  int('seed', cfg.seed, 0);
+  if (cfg.stepsPerEpoch !== undefined) int('stepsPerEpoch', cfg.stepsPerEpoch, 1);
+  int('valPairsLimit', cfg.valPairsLimit, 0);
+  if (typeof augment.flip !== 'boolean') throw fail('augment.flip', 'a boolean', augment.flip);
+  num('augment.scaleJitter', augment.scaleJitter, 0, 1);
+  num('augment.brightness', augment.brightness, 0, 1);
+  num('augment.contrast', augment.contrast, 0, 1);
+  int('prefetch', cfg.prefetch, 0);
+  int('decodedCacheImages', cfg.decodedCacheImages, 0);
+  int('shardCacheBytes', cfg.shardCacheBytes, 0);
+  int('stopCheckEverySteps', cfg.stopCheckEverySteps, 1);
+  if (!BACKEND_PREFERENCES.includes(cfg.backend)) throw fail('backend', `one of ${BACKEND_PREFERENCES.join(', ')}`, cfg.backend);
+  if (cfg.finalWeights !== 'best' && cfg.finalWeights !== 'last') throw fail('finalWeights', "'best' or 'last'", cfg.finalWeights);
+  const w = cfg.weights as WeightsSource | undefined;
+  if (!w || (w.kind !== 'none' && w.kind !== 'imagenet')) throw fail('weights.kind', "'none' or 'imagenet'", (w as { kind?: unknown } | undefined)?.kind);
+  if (w.kind === 'imagenet' && (typeof w.location !== 'string' || w.location === '')) throw fail('weights.location', 'a URL, s3:// URI or path', w.location);
+  if ('inputSize' in cfg.model) throw badInput('train config: model.inputSize is set from imageSize; leave it out', { field: 'model.inputSize' });
+  try {
+    resolveModelConfig(modelConfigOf(cfg));
+  } catch (err) {
+    throw badInput(`train config: model: ${(err as Error).message}`, { field: 'model' });
+  }
+  return cfg;
+}
+
+/** The tower config of a training config. */
+export function modelConfigOf(cfg: TrainConfig): ModelConfig {
+  return resolveModelConfig({ ...cfg.model, inputSize: cfg.imageSize });
+}
+
+/** Fields that change how a run is executed but not what it computes: a resume may change them. */
+const EXECUTION_ONLY: readonly (keyof TrainConfig)[] = ['prefetch', 'decodedCacheImages', 'shardCacheBytes', 'backend', 'stopCheckEverySteps', 'checkpointEverySteps', 'keepCheckpoints'];
+
+/** Short stable hash of what determines the training trajectory (config + data); checkpoints of another hash are refused. */
+export function trainConfigHash(cfg: TrainConfig, data: Record<string, unknown>): string {
+  const trajectory: Record<string, unknown> = { ...cfg };
+  for (const k of EXECUTION_ONLY) delete trajectory[k];
+  return createHash('sha256').update(stableJson({ cfg: trajectory, data })).digest('hex').slice(0, 16);
+}

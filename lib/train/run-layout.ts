@@ -1,0 +1,23 @@
+/** Where a training run keeps its objects: `runs/<run>/...` (see ARCHITECTURE.md, storage layout). */
+import { badInput } from '../errors';
+
+const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function checkRunId(runId: string): string {
+  if (typeof runId !== 'string' || !RUN_ID.test(runId)) {
+    throw badInput(`run id ${JSON.stringify(runId)} must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  }
+  return runId;
+}
+
+export const runPrefix = (runId: string) => `runs/${checkRunId(runId)}/`;
+export const runJsonKey = (runId: string) => `${runPrefix(runId)}run.json`;
+export const checkpointsPrefix = (runId: string) => `${runPrefix(runId)}checkpoints/`;
+/** Zero-padded so that listing order is step order. */
+export const checkpointPrefix = (runId: string, step: number) => `${checkpointsPrefix(runId)}ckpt-${String(step).padStart(8, '0')}/`;
+export const modelPrefix = (runId: string) => `${runPrefix(runId)}model/`;
+export const bestPrefix = (runId: string) => `${runPrefix(runId)}best/`;
+/** Any object here asks a run to stop early and export its best checkpoint. */
+export const stopRequestKey = (runId: string) => `${runPrefix(runId)}control/stop-requested`;
+/** The sidecar the pipeline and serving read: config, preprocessing, backend, training summary. */
+export const SIAMFACE_MODEL_JSON = 'siamface-model.json';

@@ -1,0 +1,391 @@
+/**
+ * Stage 4: train the Siamese tower on a dataset's shards and pairs.
+ *
+ * - Phase 1 trains the head with the backbone frozen, phase 2 all layers at a lower learning rate;
+ *   Adam with per-phase warm-up + cosine; contrastive loss on the Euclidean distance.
+ * - Validation ROC AUC at each epoch end; the best-AUC weights are kept under runs/<run>/best/.
+ * - Checkpoints every N steps, at each epoch end, on cancellation and on a stop request. On start
+ *   the newest complete checkpoint of the run (same config hash) is resumed: same weights, optimizer
+ *   state, step counter and data cursor, so the run continues as if never interrupted.
+ * - Stop request: an object at runs/<run>/control/stop-requested makes the run checkpoint, export
+ *   its best weights and return normally with stoppedEarly.
+ * - Output: runs/<run>/model/ (tfjs model.json + weights.bin) and runs/<run>/model/siamface-model.json
+ *   (written last: config, preprocessing, backend, training summary).
+ */
+import { createHash } from 'node:crypto';
+import * as tf from '@tensorflow/tfjs';
+import { SiamfaceError, badInput } from '../errors';
+import { throwIfAborted, type RunContext } from '../progress';
+import type { ObjectStore } from '../storage';
+import { joinKey } from '../storage';
+import type { DatasetManifest } from '../data/dataset-manifest';
+import { buildEmbeddingTower, setBackboneTrainable, selectBackend, IMAGENET_MEAN, IMAGENET_STD, type BackendSelection, type ModelConfig } from '../model';
+import { loadKerasWeights, resolveImagenetWeights } from '../model/keras-weights';
+import { saveModelToStore } from '../model/io';
+import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
+import { PairBatchLoader, ShardImageSource, batchTensors, parsePairsCsv, type DataCursor, type LabelledPair } from './data-loader';
+import { latestCompleteCheckpoint, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, type BestSoFar, type CheckpointRef } from './checkpoint';
+import { readBest, restoreBestWeights, saveBestWeights } from './best-weights';
+import { planSteps, positionOf, type StepPlan } from './schedule';
+import { modelPrefix, runJsonKey, stopRequestKey, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
+import { setLearningRate, trainStep, trainableVariables } from './siamese-step';
+import { validatePairs } from './validate';
+
+export interface TrainModelInput {
+  runId: string;
+  datasetId: string;
+  /** Pairs CSV keys (from generatePairs); val is optional (no validation without it). */
+  pairsKeys: { train: string; val?: string; test?: string };
+  manifestKey: string;
+  config?: TrainConfigInput;
+}
+
+export interface TrainMetrics {
+  /** Mean loss over the last epoch's steps (or the steps run since the last epoch end). */
+  loss: number | null;
+  valAuc: number | null;
+  lr: number | null;
+}
+
+export interface TrainModelResult {
+  runId: string;
+  /** Prefix of the exported model (tfjs model.json + weights.bin + siamface-model.json). */
+  modelKey: string;
+  steps: number;
+  totalSteps: number;
+  epochs: number;
+  finalMetrics: TrainMetrics;
+  bestValAuc: number | null;
+  bestStep: number | null;
+  /** Which weights were exported and from which step. */
+  exported: { weights: 'best' | 'last'; step: number };
+  backend: string;
+  configHash: string;
+  /** Present when this attempt continued from a checkpoint. */
+  resumedFromStep?: number;
+  stoppedEarly: boolean;
+}
+
+/** The sidecar written next to the tfjs model; what serving and evaluation need to use it. */
+export interface SiamfaceModelJson {
+  format: 'siamface-model';
+  version: 1;
+  runId: string;
+  datasetId: string;
+  model: ModelConfig;
+  preprocessing: {
+    inputSize: number;
+    /** How the shards cropped faces before resizing. */
+    crop: string;
+    channels: 'RGB';
+    layout: 'NHWC';
+    /** x' = (x / 255 - mean) / std per channel */
+    scale: number;
+    mean: readonly number[];
+    std: readonly number[];
+  };
+  distance: 'euclidean';
+  loss: { kind: 'contrastive'; margin: number };
+  backend: { backend: string; detail: string; native: boolean; gpu: boolean };
+  training: { config: TrainConfig; configHash: string; plan: StepPlan; manifestKey: string; pairsKeys: TrainModelInput['pairsKeys'] };
+  result: TrainModelResult;
+  createdAt: string;
+}
+
+export interface TrainModelOptions {
+  /** Backend selection (default lib/model selectBackend with the config's preference). */
+  selectBackend?: (preference: TrainConfig['backend']) => Promise<BackendSelection>;
+}
+
+interface RunJson {
+  runId: string;
+  datasetId: string;
+  manifestKey: string;
+  pairsKeys: TrainModelInput['pairsKeys'];
+  configHash: string;
+  config: TrainConfig;
+  plan: StepPlan;
+  status: 'running' | 'completed' | 'stopped';
+  attempts: { startedAt: string; backend: string; backendDetail: string; resumedFromStep: number | null }[];
+  result?: TrainModelResult;
+  updatedAt: string;
+}
+
+const VAL_BATCH_MIN = 8;
+
+export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx: RunContext, opts: TrainModelOptions = {}): Promise<TrainModelResult> {
+  const runId = checkRunId(input.runId);
+  if (!input.pairsKeys?.train) throw badInput('trainModel: pairsKeys.train is required');
+  const cfg = resolveTrainConfig(input.config ?? {});
+  const backend = await (opts.selectBackend ?? ((p) => selectBackend(p, { log: ctx.log })))(cfg.backend);
+  ctx.log('training backend', { backend: backend.backend, detail: backend.detail });
+
+  // --- data ---------------------------------------------------------------------------------
+  const manifest = await store.getJson<DatasetManifest>(input.manifestKey);
+  const trainText = (await store.getBuffer(input.pairsKeys.train)).toString('utf8');
+  const trainPairs = parsePairsCsv(trainText, store.uri(input.pairsKeys.train));
+  let valPairs: LabelledPair[] = [];
+  let valSha = '';
+  if (input.pairsKeys.val && cfg.valPairsLimit > 0) {
+    const text = (await store.getBuffer(input.pairsKeys.val)).toString('utf8');
+    valSha = createHash('sha256').update(text).digest('hex');
+    valPairs = parsePairsCsv(text, store.uri(input.pairsKeys.val)).slice(0, cfg.valPairsLimit);
+  }
+  const configHash = trainConfigHash(cfg, {
+    datasetId: input.datasetId,
+    manifest: manifest.configHash,
+    train: createHash('sha256').update(trainText).digest('hex'),
+    val: valSha,
+  });
+  const mKey = modelPrefix(runId);
+
+  // A retry after the model was exported (the result was lost on the way back) returns it again.
+  const done = await store.getJsonIfExists<SiamfaceModelJson>(joinKey(mKey, SIAMFACE_MODEL_JSON));
+  if (done && done.value.training?.configHash === configHash) {
+    ctx.log('model already exported for this run', { runId, modelKey: mKey });
+    return done.value.result;
+  }
+
+  const source = await ShardImageSource.open(store, input.manifestKey, {
+    imageSize: cfg.imageSize,
+    decodedCacheImages: cfg.decodedCacheImages,
+    shardCacheBytes: cfg.shardCacheBytes,
+  });
+  source.checkPairs(trainPairs, store.uri(input.pairsKeys.train));
+  if (valPairs.length) source.checkPairs(valPairs, store.uri(input.pairsKeys.val!));
+  const plan = planSteps(cfg, trainPairs.length);
+  if (plan.totalSteps === 0) throw badInput('train config: phase1 and phase2 together have no steps');
+  const loader = new PairBatchLoader(source, trainPairs, {
+    batchSize: cfg.batchSize,
+    imageSize: cfg.imageSize,
+    seed: cfg.seed,
+    augment: cfg.augment,
+    stepsPerEpoch: plan.stepsPerEpoch,
+    prefetch: cfg.prefetch,
+  });
+
+  // --- model, and where to start --------------------------------------------------------------
+  const model = buildEmbeddingTower(modelConfigOf(cfg));
+  try {
+    const ckpt: CheckpointRef | null = await latestCompleteCheckpoint(store, runId, { configHash });
+    let startStep = 0;
+    let best: BestSoFar | null = null;
+    if (ckpt) {
+      await restoreCheckpointWeights(store, ckpt, model);
+      startStep = ckpt.meta.step;
+      best = ckpt.meta.best;
+      ctx.log('resuming from checkpoint', { runId, step: startStep, checkpoint: store.uri(ckpt.prefix) });
+    } else if (cfg.weights.kind === 'imagenet') {
+      const cacheKey = cfg.weights.cacheKey ?? 'cache/weights/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5';
+      const h5 = await resolveImagenetWeights(cfg.weights.location, store, cacheKey, { signal: ctx.signal, log: ctx.log });
+      const report = await loadKerasWeights(model, h5, { layerFilter: (l) => !l.name.startsWith('head_') });
+      ctx.log('imagenet weights loaded', { layers: report.loaded.length, values: report.values });
+    }
+    const resumedFromStep = ckpt ? startStep : undefined;
+    await updateRunJson(store, runId, (prev) => ({
+      runId,
+      datasetId: input.datasetId,
+      manifestKey: input.manifestKey,
+      pairsKeys: input.pairsKeys,
+      configHash,
+      config: cfg,
+      plan,
+      status: 'running',
+      attempts: [...(prev?.attempts ?? []), { startedAt: new Date().toISOString(), backend: backend.backend, backendDetail: backend.detail, resumedFromStep: resumedFromStep ?? null }],
+      updatedAt: new Date().toISOString(),
+    }));
+
+    // --- the loop -------------------------------------------------------------------------------
+    const cursorOf = (step: number): DataCursor => ({ epoch: Math.floor(step / plan.stepsPerEpoch), index: step % plan.stepsPerEpoch });
+    if (ckpt && (ckpt.meta.cursor.epoch !== cursorOf(startStep).epoch || ckpt.meta.cursor.index !== cursorOf(startStep).index)) {
+      throw new SiamfaceError('bad_input', `${store.uri(ckpt.prefix)}: data cursor ${JSON.stringify(ckpt.meta.cursor)} does not match step ${startStep} of this plan`);
+    }
+    let opt: { optimizer: tf.AdamOptimizer; phase: 1 | 2; variables: tf.Variable[]; names: string[] } | null = null;
+    let step = startStep;
+    let lastLr: number | null = null;
+    let lastValAuc: number | null = ckpt?.meta.metrics.valAuc ?? null;
+    let epochLoss = 0;
+    let epochSteps = 0;
+    let lastEpochLoss: number | null = ckpt?.meta.metrics.loss ?? null;
+    let stoppedEarly = false;
+    const recent: number[] = [];
+
+    const ensureOptimizer = async (phase: 1 | 2) => {
+      if (opt?.phase === phase) return;
+      opt?.optimizer.dispose();
+      setBackboneTrainable(model, phase === 2);
+      const { variables, names } = trainableVariables(model);
+      const optimizer = tf.train.adam(cfg.phase1.lr);
+      opt = { optimizer, phase, variables, names };
+      // The checkpoint's optimizer state belongs to its phase; a new phase starts a fresh Adam.
+      if (ckpt?.meta.optimizer && ckpt.meta.optimizer.phase === phase && step === startStep) {
+        await restoreCheckpointOptimizer(store, ckpt, optimizer, names);
+      }
+      ctx.log('phase', { phase, trainableVariables: variables.length, step });
+    };
+
+    const metrics = (): TrainMetrics => ({ loss: epochSteps ? epochLoss / epochSteps : lastEpochLoss, valAuc: lastValAuc, lr: lastLr });
+    const checkpoint = async (why: string) => {
+      const ref = await saveCheckpoint(store, {
+        runId,
+        step,
+        epoch: cursorOf(step).epoch,
+        phase: step < plan.phase1Steps ? 1 : 2,
+        cursor: cursorOf(step),
+        seed: cfg.seed,
+        configHash,
+        metrics: { ...metrics() },
+        best,
+        backend: backend.backend,
+        model,
+        optimizer: opt ? { optimizer: opt.optimizer, phase: opt.phase, variables: opt.names } : null,
+        keep: cfg.keepCheckpoints,
+      });
+      ctx.log('checkpoint', { why, step, key: store.uri(ref.prefix) });
+    };
+    const report = (extra: Record<string, unknown> = {}) => {
+      const perStep = recent.length ? recent.reduce((a, b) => a + b, 0) / recent.length : 0;
+      ctx.report({
+        stage: 'train',
+        phase: step < plan.phase1Steps ? 1 : 2,
+        step,
+        totalSteps: plan.totalSteps,
+        epoch: cursorOf(Math.min(step, plan.totalSteps - 1)).epoch,
+        epochs: plan.epochs,
+        loss: metrics().loss,
+        lr: lastLr,
+        valAuc: lastValAuc,
+        imagesPerSec: perStep ? round((2 * cfg.batchSize) / (perStep / 1000)) : null,
+        etaSec: perStep ? Math.round(((plan.totalSteps - step) * perStep) / 1000) : null,
+        ...(resumedFromStep !== undefined ? { resumedFromStep } : {}),
+        ...extra,
+      });
+    };
+
+    report({ status: ckpt ? 'resumed' : 'started' });
+    const batches = loader.batches(cursorOf(startStep), plan.totalSteps - startStep);
+    try {
+      while (step < plan.totalSteps) {
+        if (ctx.signal.aborted) {
+          await checkpoint('cancelled');
+          throwIfAborted(ctx.signal);
+        }
+        if ((step - startStep) % cfg.stopCheckEverySteps === 0 && step > startStep && (await store.exists(stopRequestKey(runId)))) {
+          stoppedEarly = true;
+          break;
+        }
+        const pos = positionOf(cfg, plan, step);
+        await ensureOptimizer(pos.phase);
+        setLearningRate(opt!.optimizer, pos.lr);
+        lastLr = pos.lr;
+        const t0 = Date.now();
+        const next = await batches.next();
+        if (next.done) throw new Error(`data loader ended at step ${step} of ${plan.totalSteps}`);
+        const { images, labels } = batchTensors(next.value, cfg.imageSize);
+        let loss: number;
+        try {
+          loss = trainStep(model, opt!.optimizer, opt!.variables, images, labels, cfg.margin);
+        } finally {
+          images.dispose();
+          labels.dispose();
+        }
+        if (!Number.isFinite(loss)) throw new SiamfaceError('bad_input', `loss is ${loss} at step ${step} (learning rate ${pos.lr}): training diverged`);
+        step++;
+        epochLoss += loss;
+        epochSteps++;
+        recent.push(Date.now() - t0);
+        if (recent.length > 20) recent.shift();
+
+        if (pos.endsEpoch) {
+          if (valPairs.length) {
+            const v = await validatePairs(model, source, valPairs, cfg.imageSize, Math.max(VAL_BATCH_MIN, 2 * cfg.batchSize), ctx.signal);
+            lastValAuc = v.auc;
+            ctx.log('validation', { epoch: pos.epoch, step, ...v });
+            if (v.auc !== null && (!best || v.auc > best.valAuc)) {
+              await saveBestWeights(store, runId, model, { step, epoch: pos.epoch, valAuc: v.auc, configHash });
+              best = { valAuc: v.auc, step };
+            }
+          }
+          lastEpochLoss = epochSteps ? epochLoss / epochSteps : lastEpochLoss;
+          await checkpoint('epoch end');
+          report({ epochLoss: lastEpochLoss });
+          epochLoss = 0;
+          epochSteps = 0;
+        } else if (step % cfg.checkpointEverySteps === 0) {
+          await checkpoint('every N steps');
+          report();
+        } else {
+          report();
+        }
+      }
+      if (stoppedEarly) {
+        ctx.log('stop requested', { runId, step });
+        await checkpoint('stop requested');
+      }
+    } finally {
+      await batches.return(undefined);
+      (opt as { optimizer: tf.AdamOptimizer } | null)?.optimizer.dispose();
+    }
+
+    // --- export -----------------------------------------------------------------------------------
+    const useBest = (stoppedEarly || cfg.finalWeights === 'best') && best !== null;
+    const bestMeta = useBest ? await readBest(store, runId) : null;
+    let exported: TrainModelResult['exported'] = { weights: 'last', step };
+    if (bestMeta && bestMeta.configHash === configHash) {
+      await restoreBestWeights(store, bestMeta, model);
+      exported = { weights: 'best', step: bestMeta.step };
+    }
+    const result: TrainModelResult = {
+      runId,
+      modelKey: mKey,
+      steps: step,
+      totalSteps: plan.totalSteps,
+      epochs: cursorOf(Math.max(step - 1, 0)).epoch + (step > 0 ? 1 : 0),
+      finalMetrics: metrics(),
+      bestValAuc: best?.valAuc ?? null,
+      bestStep: best?.step ?? null,
+      exported,
+      backend: backend.backend,
+      configHash,
+      ...(resumedFromStep !== undefined ? { resumedFromStep } : {}),
+      stoppedEarly,
+    };
+    const sidecar: SiamfaceModelJson = {
+      format: 'siamface-model',
+      version: 1,
+      runId,
+      datasetId: input.datasetId,
+      model: modelConfigOf(cfg),
+      preprocessing: {
+        inputSize: cfg.imageSize,
+        crop: manifest.cropApplied ?? manifest.config?.crop ?? 'centre',
+        channels: 'RGB',
+        layout: 'NHWC',
+        scale: 1 / 255,
+        mean: IMAGENET_MEAN,
+        std: IMAGENET_STD,
+      },
+      distance: 'euclidean',
+      loss: { kind: 'contrastive', margin: cfg.margin },
+      backend: { backend: backend.backend, detail: backend.detail, native: backend.native, gpu: backend.gpu },
+      training: { config: cfg, configHash, plan, manifestKey: input.manifestKey, pairsKeys: input.pairsKeys },
+      result,
+      createdAt: new Date().toISOString(),
+    };
+    await saveModelToStore(model, store, mKey, { metadata: { siamface: { runId, configHash, inputSize: cfg.imageSize, exported } } });
+    await store.putJson(joinKey(mKey, SIAMFACE_MODEL_JSON), sidecar);
+    await updateRunJson(store, runId, (prev) => ({ ...(prev as RunJson), status: stoppedEarly ? 'stopped' : 'completed', result, updatedAt: new Date().toISOString() }));
+    report({ status: stoppedEarly ? 'stopped' : 'completed' });
+    return result;
+  } finally {
+    model.dispose();
+    source.clear();
+  }
+}
+
+async function updateRunJson(store: ObjectStore, runId: string, update: (prev: RunJson | null) => RunJson): Promise<void> {
+  const prev = await store.getJsonIfExists<RunJson>(runJsonKey(runId));
+  await store.putJson(runJsonKey(runId), update(prev?.value ?? null));
+}
+
+const round = (x: number) => Math.round(x * 10) / 10;
