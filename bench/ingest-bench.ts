@@ -63,6 +63,7 @@ async function main() {
     results.push({ rate: images / seconds, seconds, peakRssMb: peak / 2 ** 20 });
     console.log(`run ${run}: ${images} images in ${seconds.toFixed(1)} s = ${(images / seconds).toFixed(1)} images/s, ${r.shards} shards, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
   }
+  if (!results.length) return;
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(
     JSON.stringify({
