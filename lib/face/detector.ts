@@ -3,9 +3,9 @@
  *
  * Uses @vladmandic/face-api's `node-wasm` build. That build `require`s the project's own
  * @tensorflow/tfjs, so face-api and our model code share ONE tfjs engine (and one backend).
- * We never switch a backend someone else selected (lib/model/backend.ts decides for the process);
- * only when nothing was selected yet do we pick 'wasm' (fast here, no native install), because
- * tfjs would otherwise fall back to the pure-JS 'cpu' backend, ~10x slower.
+ * We never switch a backend someone else selected; when nothing was selected yet we ask
+ * lib/model/backend.ts's selectBackend() (tfjs-node-gpu > tfjs-node > wasm > cpu, overridable by
+ * SIAMFACE_TF_BACKEND) rather than let tfjs default to its pure-JS 'cpu' backend (~10x slower).
  * Models load from the face-api package's `model/` folder: nothing is downloaded at run time.
  */
 import path from 'node:path';
@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import sharp from 'sharp';
 import { SiamfaceError, badInput } from '../errors';
+import { selectBackend } from '../model/backend';
 import { decodeRgb } from './image';
 import type { DetectedFace, FaceLandmarks5, Point, RgbImage } from './types';
 
@@ -60,11 +61,7 @@ export function loadFaceModels(): Promise<void> {
     if ((faceapi.tf as unknown as typeof tf).engine() !== tf.engine()) {
       throw new Error('face-api loaded a second copy of @tensorflow/tfjs; dedupe node_modules so both share one engine');
     }
-    if (!(tf.engine() as unknown as { backendName?: string | null }).backendName) {
-      // In Node the wasm backend reads its .wasm files from its own package folder by itself;
-      // setWasmPaths() must NOT be given a file path (it would be fetched as a URL and fail).
-      await tf.setBackend('wasm');
-    }
+    if (!(tf.engine() as unknown as { backendName?: string | null }).backendName) await selectBackend();
     await tf.ready();
     await Promise.all([
       faceapi.nets.ssdMobilenetv1.loadFromDisk(FACE_API_MODEL_DIR),

@@ -94,7 +94,7 @@ export class OnnxEngine implements EmbeddingEngine {
   }
 
   describe(): string {
-    return `onnxruntime ${ort.env.versions.common} (${this.provider}${this.threads ? `, ${this.threads} thread${this.threads === 1 ? "" : "s"}` : ''})`;
+    return `onnxruntime ${ort.env.versions.common} (${this.provider}${this.threads ? `, ${this.threads} thread${this.threads === 1 ? '' : 's'}` : ''})`;
   }
 
   async dispose(): Promise<void> {
