@@ -21,7 +21,12 @@ const MAX_COLUMN_FLOATS = 1 << 24;
  * dW[kh, kw, ci, co] = sum over (b, oh, ow) of xPadded[b, oh*sh + kh, ow*sw + kw, ci] * dy[b, oh, ow, co].
  * x: [B, H, W, Ci] NHWC, dy: [B, OH, OW, Co]. Exported for tests; works on any backend.
  */
-export function conv2dBackpropFilterFromOps(x: tf.Tensor4D, dy: tf.Tensor4D, attrs: Omit<Conv2DBackpropFilterAttrs, 'dataFormat'>): tf.Tensor4D {
+export function conv2dBackpropFilterFromOps(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  attrs: Omit<Conv2DBackpropFilterAttrs, 'dataFormat'>,
+  maxColumnFloats = MAX_COLUMN_FLOATS,
+): tf.Tensor4D {
   return tf.tidy(() => {
     const [kh, kw, ci, co] = attrs.filterShape;
     const info = tf.backend_util.computeConv2DInfo(
@@ -40,7 +45,7 @@ export function conv2dBackpropFilterFromOps(x: tf.Tensor4D, dy: tf.Tensor4D, att
     // Negative effective pads cannot occur for tfjs conv paddings; the slice start handles crops.
     const xp = top || bottom || left || right ? tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]) : x;
     const k = kh * kw * ci;
-    const chunk = Math.max(1, Math.min(b, Math.floor(MAX_COLUMN_FLOATS / Math.max(1, oh * ow * k))));
+    const chunk = Math.max(1, Math.min(b, Math.floor(maxColumnFloats / Math.max(1, oh * ow * k))));
     let acc: tf.Tensor2D | null = null;
     for (let b0 = 0; b0 < b; b0 += chunk) {
       const nb = Math.min(chunk, b - b0);

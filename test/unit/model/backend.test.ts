@@ -22,6 +22,11 @@ test('auto picks the fastest loadable backend and reports why faster ones failed
   if (resolvable('@tensorflow/tfjs-node-gpu') || resolvable('@tensorflow/tfjs-node')) {
     assert.equal(sel.backend, 'tensorflow');
     assert.equal(sel.native, true);
+    assert.match(sel.detail, /native TensorFlow/);
+    if (!resolvable('@tensorflow/tfjs-node-gpu')) {
+      assert.equal(sel.gpu, false);
+      assert.deepEqual(sel.fellBackFrom, ['tfjs-node-gpu']);
+    }
   } else {
     // This machine: no libtensorflow, so wasm after two reported failures.
     assert.equal(sel.backend, 'wasm');

@@ -45,9 +45,22 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
-for (const backend of ['cpu', 'wasm'] as const) {
+function nativeAvailable(): boolean {
+  try {
+    require.resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// Native TensorFlow (tfjs-node) too where it is installed.
+const BACKENDS = nativeAvailable() ? (['cpu', 'wasm', 'tensorflow'] as const) : (['cpu', 'wasm'] as const);
+
+for (const backend of BACKENDS) {
   test(`tiny DenseNet with Keras weights matches Keras outputs within 1e-4 (${backend})`, async () => {
-    await selectBackend(backend, { log: () => undefined, env: {} });
+    const sel = await selectBackend(backend, { log: () => undefined, env: {} });
+    assert.equal(sel.backend, backend);
     const model = buildDenseNet({ blocks: meta.blocks, inputSize: meta.inputSize });
     assert.equal(model.countParams(), meta.params, 'parameter count equals Keras count_params()');
     const report = await loadKerasWeights(model, path.join(FIXTURE, 'weights.h5'), { requireAllModelLayers: true });

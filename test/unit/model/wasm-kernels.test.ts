@@ -6,6 +6,7 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../../lib/model/backend';
+import { conv2dBackpropFilterFromOps } from '../../../lib/model/wasm-kernels';
 import { buildEmbeddingTower } from '../../../lib/model/tower';
 import { euclideanDistance } from '../../../lib/model/distance';
 import { contrastiveLoss } from '../../../lib/model/losses';
@@ -77,4 +78,17 @@ test('a tiny Siamese tower trains on wasm: one step lowers the contrastive loss 
   assert.ok(Number.isFinite(after) && after < before, `loss ${before} -> ${after}`);
   tf.dispose([a, b, labels]);
   model.dispose();
+});
+
+test('large inputs are processed in batch chunks with the same result', () => {
+  const x = tf.randomNormal([5, 8, 8, 3], 0, 1, 'float32', 7) as tf.Tensor4D;
+  const dy = tf.randomNormal([5, 4, 4, 6], 0, 1, 'float32', 8) as tf.Tensor4D;
+  const attrs = { strides: [2, 2] as [number, number], pad: 'same' as const, filterShape: [3, 3, 3, 6] as [number, number, number, number] };
+  const whole = conv2dBackpropFilterFromOps(x, dy, attrs).dataSync();
+  // 4x4 outputs x 27 columns = 432 floats per image: a limit of 900 gives chunks of 2, 2, 1 images.
+  const chunked = conv2dBackpropFilterFromOps(x, dy, attrs, 900).dataSync();
+  let maxDiff = 0;
+  for (let i = 0; i < whole.length; i++) maxDiff = Math.max(maxDiff, Math.abs(whole[i] - chunked[i]));
+  assert.ok(maxDiff < 1e-4, `max diff ${maxDiff}`);
+  tf.dispose([x, dy]);
 });
