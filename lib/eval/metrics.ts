@@ -252,6 +252,13 @@ export function kFoldAccuracy(distances: ArrayLike<number>, labels: ArrayLike<nu
       }
     }
     if (testD.length === 0) throw badInput(`kFoldAccuracy: fold ${f} has no pairs`);
+    const trainGenuine = trainL.filter((l) => l === 1).length;
+    if (trainGenuine === 0 || trainGenuine === trainL.length) {
+      throw badInput(
+        `kFoldAccuracy: without fold ${f} the other folds hold ${trainGenuine} genuine and ${trainL.length - trainGenuine} impostor pairs; ` +
+          `every fold's complement needs both (${counts.genuine} genuine and ${counts.impostor} impostor pairs in all)`,
+      );
+    }
     const { threshold } = bestAccuracyThreshold(trainD, trainL);
     results.push({ threshold, accuracy: accuracyAtThreshold(testD, testL, threshold), pairs: testD.length });
   }

@@ -103,7 +103,9 @@ export function rocSvg(points: RocPoint[], opts: RocPlotOptions = {}): string {
     const X = px(m.far, x);
     const Y = py(m.tar, y);
     parts.push(`<circle cx="${X}" cy="${Y}" r="4" fill="${ACCENT}" stroke="#fff"/>`);
-    const label = m.labelLeft
+    // Labels near the right edge go on the left of their point so they are not cut off.
+    const left = m.labelLeft ?? X > MARGIN.left + 0.7 * PLOT_W;
+    const label = left
       ? `<text x="${num(X - 7)}" y="${num(Y - 7)}" text-anchor="end" fill="#225522">${escapeXml(m.label)}</text>`
       : `<text x="${num(X + 7)}" y="${num(Y + 14)}" fill="#225522">${escapeXml(m.label)}</text>`;
     parts.push(label);
@@ -162,7 +164,8 @@ export function distanceHistogramSvg(genuine: number[], impostor: number[], opts
   for (const t of opts.thresholds ?? []) {
     const X = px(t.value, x);
     parts.push(`<line x1="${X}" y1="${MARGIN.top}" x2="${X}" y2="${MARGIN.top + PLOT_H}" stroke="#000" stroke-width="1.5" stroke-dasharray="5 3"/>`);
-    parts.push(`<text x="${num(X + 4)}" y="${MARGIN.top + 12}">${escapeXml(t.label)}</text>`);
+    const anchor = X > MARGIN.left + 0.7 * PLOT_W ? `x="${num(X - 4)}" text-anchor="end"` : `x="${num(X + 4)}"`;
+    parts.push(`<text ${anchor} y="${MARGIN.top + 12}">${escapeXml(t.label)}</text>`);
   }
   parts.push(
     legend(

@@ -22,7 +22,7 @@ export function reportPlots(report: EvalReport): ReportPlots {
   const chosen = { far: t.far, tar: t.tar, label: 'chosen threshold', labelLeft: true };
   const impostorCount = report.pairs.test.impostor;
   return {
-    roc: rocSvg(t.roc, { markers: [{ ...chosen, labelLeft: false }] }),
+    roc: rocSvg(t.roc, { markers: [{ ...chosen, labelLeft: undefined }] }),
     rocLog: rocSvg(t.roc, {
       logFar: true,
       minFar: Math.min(1e-3, 10 ** Math.floor(Math.log10(1 / Math.max(impostorCount, 1)))),
@@ -42,9 +42,23 @@ function statsRow(name: string, s: DistanceStats): string {
   return `<tr><th>${name}</th><td>${s.count}</td><td>${dec(s.mean)}</td><td>${dec(s.std)}</td><td>${dec(s.min)}</td><td>${dec(s.p5)}</td><td>${dec(s.median)}</td><td>${dec(s.p95)}</td><td>${dec(s.max)}</td></tr>`;
 }
 
+/** Things a reader must know before trusting the headline numbers. */
+export function reportWarnings(report: EvalReport): string[] {
+  const out: string[] = [];
+  const t = report.test;
+  if (t.far >= 0.99) out.push('The chosen threshold accepts (almost) every test pair, impostors included: accuracy here only reflects how many pairs are genuine. Judge the model by ROC AUC, EER and TAR at FAR.');
+  else if (t.tar <= 0.01) out.push('The chosen threshold rejects (almost) every test pair: accuracy here only reflects how many pairs are impostors. Judge the model by ROC AUC, EER and TAR at FAR.');
+  for (const [name, s] of [['validation', report.pairs.val], ['test', report.pairs.test]] as const) {
+    const share = s.genuine / Math.max(1, s.pairs);
+    if (share > 0.7 || share < 0.3) out.push(`The ${name} pairs are imbalanced (${(share * 100).toFixed(0)}% genuine), so accuracy favours always answering "${share > 0.5 ? 'same' : 'different'}".`);
+  }
+  return out;
+}
+
 export function renderReportHtml(report: EvalReport, plots: ReportPlots = reportPlots(report)): string {
   const { metrics: m, test: t, pairs, lineage: l, threshold, farThreshold: ft, calibration: c } = report;
   const title = `Face verification evaluation${l.model ? ` — ${l.model}` : ''}${l.run ? ` (run ${l.run})` : ''}`;
+  const warnings = reportWarnings;
   const card = (label: string, value: string, note: string) => `<div class="card"><div class="value">${value}</div><div class="label">${label}</div><div class="note">${note}</div></div>`;
   const idCount = (n: number | null) => (n === null ? '—' : String(n));
 
@@ -61,6 +75,7 @@ export function renderReportHtml(report: EvalReport, plots: ReportPlots = report
   h2 { font-size: 18px; margin: 32px 0 10px; border-bottom: 1px solid #d8dbe0; padding-bottom: 4px; }
   p.lead { font-size: 15px; line-height: 1.5; background: #fff; border-left: 4px solid #1f77b4; padding: 10px 14px; }
   .meta { color: #666; font-size: 13px; }
+  p.warn { font-size: 14px; background: #fff8e1; border-left: 4px solid #f0a500; padding: 8px 14px; }
   .cards { display: grid; grid-template-columns: repeat(3, 1fr); gap: 12px; }
   @media (max-width: 640px) { .cards { grid-template-columns: 1fr; } }
   .card { background: #fff; border: 1px solid #d8dbe0; border-radius: 8px; padding: 12px 14px; }
@@ -86,6 +101,8 @@ export function renderReportHtml(report: EvalReport, plots: ReportPlots = report
 <b>${dec(threshold.value)}</b>. That threshold was chosen on ${pairs.val.pairs} validation pairs (accuracy there ${pct(threshold.valAccuracy)}).
 On ${pairs.test.pairs} held-out test pairs it is right ${pct(m.accuracy)} of the time: it accepts ${pct(t.tar)} of genuine pairs and wrongly
 accepts ${pct(t.far)} of impostor pairs.</p>
+
+${warnings(report).map((w) => `<p class="warn">${esc(w)}</p>`).join('\n')}
 
 <div class="cards">
 ${card('Test accuracy', pct(m.accuracy), 'at the validation-chosen threshold')}

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { evaluatePairs, buildEvalReport } from '../../../lib/eval/evaluate-pairs';
 import { bestAccuracyThreshold, rocAuc, accuracyAtThreshold } from '../../../lib/eval/metrics';
 import { identityFromPath, pairsChecksum } from '../../../lib/eval/pairs';
-import { renderReportHtml } from '../../../lib/eval/report-html';
+import { renderReportHtml, reportWarnings } from '../../../lib/eval/report-html';
 import { localRunContext } from '../../../lib/progress';
 import type { Pair } from '../../../lib/eval/types';
 
@@ -146,5 +146,18 @@ describe('evaluatePairs', () => {
     assert.ok(html.includes(report.threshold.value.toFixed(4)));
     assert.ok(html.includes('siamface&lt;v1&gt;'), 'lineage text is escaped');
     assert.ok(!html.includes('NaN'), 'no NaN leaks into the page');
+  });
+});
+
+describe('reportWarnings', () => {
+  it('warns when the threshold accepts everything and the pairs are imbalanced, and not otherwise', () => {
+    const mk = (d: number[], l: (0 | 1)[], tag: string) => d.map((distance, i) => ({ a: `${tag}${i}/a`, b: `${tag}${i}/b`, label: l[i], distance }));
+    // 9 genuine spread over the impostor's range: accepting everything is the most accurate threshold.
+    const imbalanced = mk([0.45, 0.55, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.35, 0.65, 0.75, 0.85, 0.05, 0.15, 0.25, 0.98], [0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 'x');
+    const w = reportWarnings(buildEvalReport(imbalanced, imbalanced, { kFolds: 2 }));
+    assert.ok(w.some((m) => /accepts \(almost\) every test pair/.test(m)), w.join(' | '));
+    assert.ok(w.some((m) => /test pairs are imbalanced \(90% genuine\)/.test(m)));
+    const balanced = mk([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0], 'y');
+    assert.deepEqual(reportWarnings(buildEvalReport(balanced, balanced, { kFolds: 2 })), []);
   });
 });

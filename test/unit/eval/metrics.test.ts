@@ -216,6 +216,8 @@ describe('kFoldAccuracy', () => {
   it('rejects k < 2 and fewer pairs than folds', () => {
     assert.throws(() => kFoldAccuracy(D, L, 1), /k must be an integer >= 2/);
     assert.throws(() => kFoldAccuracy(D, L, 10), /6 pairs cannot be split into 10 folds/);
+    // One impostor: the folds without it cannot choose a threshold.
+    assert.throws(() => kFoldAccuracy([0.1, 0.2, 0.3, 0.9], [1, 1, 1, 0], 2), /without fold 1 the other folds hold 2 genuine and 0 impostor pairs/);
   });
 });
 

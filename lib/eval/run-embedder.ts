@@ -1,0 +1,53 @@
+/**
+ * Embeds dataset images (by id) with a run's trained model: the model from runs/<run>/model/, the
+ * images from the dataset's val/test shards, preprocessed exactly as in training (no augmentation).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ObjectStore } from '../storage/object-store';
+import type { RunContext } from '../progress';
+import { joinKey } from '../storage/uri';
+import { loadModelFromStore } from '../model/io';
+import { preprocessRgbBytes } from '../model/preprocess';
+import { selectBackend } from '../model/backend';
+import { datasetManifestKey } from '../data/sources';
+import { ShardImageSource } from '../train/data-loader';
+import { modelPrefix, SIAMFACE_MODEL_JSON } from '../train/run-layout';
+import { embed as embedTensor } from '../train/siamese-step';
+import type { SiamfaceModelJson } from '../train/train-model';
+import type { EmbedFn } from './types';
+
+export async function runEmbedder(
+  store: ObjectStore,
+  run: { runId: string; modelKey?: string; datasetId: string },
+  ctx: RunContext,
+  opts: { batchSize?: number } = {},
+): Promise<{ embed: EmbedFn; dispose: () => void }> {
+  const backend = await selectBackend();
+  const prefix = run.modelKey ?? modelPrefix(run.runId);
+  const sidecar = await store.getJson<SiamfaceModelJson>(joinKey(prefix, SIAMFACE_MODEL_JSON));
+  const size = sidecar.preprocessing.inputSize;
+  const model = await loadModelFromStore(store, prefix);
+  const source = await ShardImageSource.open(store, datasetManifestKey(run.datasetId), {
+    imageSize: size,
+    decodedCacheImages: 512,
+    shardCacheBytes: 256 * 1024 * 1024,
+    splits: ['val', 'test'],
+  });
+  ctx.log('evaluation embedder ready', { runId: run.runId, backend: backend.backend, inputSize: size, images: source.stats.images });
+  const batch = opts.batchSize ?? 32;
+  const per = size * size * 3;
+  return {
+    async embed(ids) {
+      const data = new Float32Array(ids.length * per);
+      const rgbs = await Promise.all(ids.map((id) => source.rgb(id)));
+      rgbs.forEach((rgb, j) => preprocessRgbBytes(rgb, data, j * per));
+      const x = tf.tensor4d(data, [ids.length, size, size, 3]);
+      try {
+        return embedTensor(model, x, batch);
+      } finally {
+        x.dispose();
+      }
+    },
+    dispose: () => model.dispose(),
+  };
+}
