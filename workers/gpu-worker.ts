@@ -5,7 +5,7 @@
 import { gpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage';
-import { createSiamfaceWorker, runWorker } from './worker-options';
+import { createSiamfaceWorker, enableProgressSignals, runWorker } from './worker-options';
 import { selectBackend } from '../lib/model/backend';
 
 export function main(): Promise<void> {
@@ -18,8 +18,10 @@ export function main(): Promise<void> {
     }
     const store = objectStoreFromEnv();
     await store.ensureBucket();
+    await enableProgressSignals();
     return createSiamfaceWorker({
-      taskQueue: TASK_QUEUES.gpu,
+      // SIAMFACE_GPU_TASK_QUEUE: dedicated queues (tests run their own GPU worker processes).
+      taskQueue: process.env.SIAMFACE_GPU_TASK_QUEUE || TASK_QUEUES.gpu,
       activities: gpuActivities({ store }),
       // One training run per GPU: concurrent runs would fight over device memory.
       maxConcurrentActivities: Number(process.env.SIAMFACE_GPU_CONCURRENCY ?? 1),

@@ -1,2 +1,4 @@
 // The workflow bundle's entry point: every workflow the CPU worker serves.
 export { pingWorkflow } from './ping';
+export { trainOnlyWorkflow } from './train-only';
+export { trainingPipeline } from './training-pipeline';

@@ -15,7 +15,7 @@ export function warmupCosineLr(step: number, totalSteps: number, lr: number, war
   const warm = Math.min(warmupSteps, Math.max(totalSteps - 1, 0));
   if (step < warm) return (lr * (step + 1)) / warm;
   const decaySteps = totalSteps - warm;
-  const t = decaySteps <= 1 ? 1 : Math.min(1, (step - warm) / (decaySteps - 1));
+  const t = decaySteps <= 1 ? 0 : Math.min(1, (step - warm) / (decaySteps - 1));
   const floor = lr * minLrFraction;
   return floor + (lr - floor) * 0.5 * (1 + Math.cos(Math.PI * t));
 }
