@@ -30,6 +30,7 @@ import { planSteps, positionOf, type StepPlan } from './schedule';
 import { modelPrefix, runJsonKey, stopRequestKey, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
 import { setLearningRate, trainStep, trainableVariables } from './siamese-step';
 import { validatePairs } from './validate';
+import { withSeededMathRandom } from './seeded-init';
 
 export interface TrainModelInput {
   runId: string;
@@ -165,7 +166,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   });
 
   // --- model, and where to start --------------------------------------------------------------
-  const model = buildEmbeddingTower(modelConfigOf(cfg));
+  const model = withSeededMathRandom(`${cfg.seed}\u0000init`, () => buildEmbeddingTower(modelConfigOf(cfg)));
   try {
     const ckpt: CheckpointRef | null = await latestCompleteCheckpoint(store, runId, { configHash });
     let startStep = 0;

@@ -131,3 +131,15 @@ test('siameseLoss shares one tower: identical a and b images give the minimum sa
   tf.dispose([x, images, loss]);
   model.dispose();
 });
+
+test('initial weights are a function of the run seed', async () => {
+  const { withSeededMathRandom } = await import('../../../lib/train/seeded-init');
+  const build = (seed: string) => withSeededMathRandom(seed, () => buildEmbeddingTower(TINY));
+  const [a, b, c] = [build('1'), build('1'), build('2')];
+  const [wa, wb, wc] = await Promise.all([a, b, c].map((m) => serializeWeights(m)));
+  assert.ok(wa.data.equals(wb.data));
+  assert.ok(!wa.data.equals(wc.data));
+  const r = Math.random();
+  assert.ok(r >= 0 && r < 1 && Math.random() !== r, 'Math.random restored');
+  [a, b, c].forEach((m) => m.dispose());
+});
