@@ -8,7 +8,10 @@ import { pipelineActivities } from './pipeline';
 import { fetchDatasetActivities } from './fetch-dataset';
 import { shardDatasetActivities } from './shard-dataset';
 import { generatePairsActivities } from './generate-pairs';
+import { evaluateActivities } from './evaluate';
+import { promoteActivities } from './promote';
 import { trainActivities } from './train';
+import { runEmbedder } from '../lib/eval/run-embedder';
 
 /** Queue siamface-cpu: data preparation, evaluation, promotion, verification, bookkeeping. */
 export function cpuActivities(deps: ActivityDeps) {
@@ -18,6 +21,8 @@ export function cpuActivities(deps: ActivityDeps) {
     ...fetchDatasetActivities(deps),
     ...shardDatasetActivities(deps),
     ...generatePairsActivities(deps),
+    ...evaluateActivities({ ...deps, embedderFor: runEmbedder }),
+    ...promoteActivities(deps),
   };
 }
 

@@ -2,14 +2,16 @@
 import { cpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage';
-import { createSiamfaceWorker, runWorker } from './worker-options';
+import { createSiamfaceWorker, enableProgressSignals, runWorker } from './worker-options';
 
 export function main(): Promise<void> {
   return runWorker('cpu-worker', async () => {
     const store = objectStoreFromEnv();
     await store.ensureBucket();
+    await enableProgressSignals();
     return createSiamfaceWorker({
-      taskQueue: TASK_QUEUES.cpu,
+      // SIAMFACE_CPU_TASK_QUEUE: dedicated queues (tests run their own worker processes).
+      taskQueue: process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu,
       activities: cpuActivities({ store }),
       withWorkflows: true,
       maxConcurrentActivities: Number(process.env.SIAMFACE_CPU_CONCURRENCY ?? 2),

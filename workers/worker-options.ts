@@ -4,6 +4,8 @@
  */
 import * as path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { Client, Connection } from '@temporalio/client';
+import { configureProgressSignals } from '../activities/support';
 import { temporalConfig, type TemporalConfig } from '../lib/config';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.js');
@@ -43,6 +45,16 @@ export async function createSiamfaceWorker(o: SiamfaceWorkerOptions): Promise<{ 
     if (ownsConnection) await connection.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** Lets this process's activities push live progress into the pipeline's status query (a signal every ~15 s). */
+export async function enableProgressSignals(temporal: TemporalConfig = temporalConfig()): Promise<() => Promise<void>> {
+  const connection = await Connection.connect({ address: temporal.address });
+  configureProgressSignals(new Client({ connection, namespace: temporal.namespace }));
+  return async () => {
+    configureProgressSignals(undefined);
+    await connection.close();
+  };
 }
 
 export async function bundleWorkflows() {

@@ -7,6 +7,8 @@ import type { ObjectStore } from '../storage';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocess';
 import type { ModelDescription } from './model-card';
 import { runModelPrefix } from './keys';
+import { SIAMFACE_MODEL_JSON } from '../train/run-layout';
+import type { SiamfaceModelJson } from '../train/train-model';
 
 /** Metadata fields read from model.json (all optional). */
 export interface SavedModelMetadata {
@@ -47,7 +49,18 @@ export function describeModel(meta: SavedModelMetadata | undefined, pipelineConf
   };
 }
 
+/** The trainer's sidecar (runs/<run>/model/siamface-model.json) as a SavedModelMetadata. */
+function fromSidecar(sidecar: SiamfaceModelJson): SavedModelMetadata {
+  return {
+    backend: sidecar.backend.backend,
+    model: { inputSize: sidecar.preprocessing.inputSize, blocks: sidecar.model.blocks, growthRate: sidecar.model.growthRate, embeddingDim: sidecar.model.embeddingDim },
+    preprocessing: { ...sidecar.preprocessing },
+  };
+}
+
 export async function describeRunModel(store: Pick<ObjectStore, 'getJsonIfExists'>, runId: string, pipelineConfig: Record<string, unknown> = {}): Promise<ModelDescription> {
+  const sidecar = await store.getJsonIfExists<SiamfaceModelJson>(`${runModelPrefix(runId)}${SIAMFACE_MODEL_JSON}`);
+  if (sidecar) return describeModel(fromSidecar(sidecar.value), pipelineConfig);
   const saved = await store.getJsonIfExists<{ userDefinedMetadata?: SavedModelMetadata }>(`${runModelPrefix(runId)}model.json`);
   return describeModel(saved?.value.userDefinedMetadata, pipelineConfig);
 }
