@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower, selectBackend, setBackboneTrainable, serializeTensors, deserializeTensors, serializeWeights, restoreWeights } from '../../../lib/model';
 import { adamState, restoreAdamState } from '../../../lib/train/checkpoint';
 import { setLearningRate, siameseLoss, trainStep, trainableVariables } from '../../../lib/train/siamese-step';
+import { withSeededMathRandom } from '../../../lib/train/seeded-init';
 
 const TINY = { inputSize: 32, blocks: [1, 1], growthRate: 8, headUnits: [16, 16] as [number, number], embeddingDim: 8 };
 const B = 4;
@@ -133,7 +134,6 @@ test('siameseLoss shares one tower: identical a and b images give the minimum sa
 });
 
 test('initial weights are a function of the run seed', async () => {
-  const { withSeededMathRandom } = await import('../../../lib/train/seeded-init');
   const build = (seed: string) => withSeededMathRandom(seed, () => buildEmbeddingTower(TINY));
   const [a, b, c] = [build('1'), build('1'), build('2')];
   const [wa, wb, wc] = await Promise.all([a, b, c].map((m) => serializeWeights(m)));
