@@ -9,7 +9,9 @@ import { splitCsvLine } from '../../../lib/data/csv';
 import { readShardIndex, readShardImage } from '../../../lib/data/shard-format';
 import { datasetManifestKey } from '../../../lib/data/sources';
 
-export const SHARED = '/work/shared/data';
+import { SHARED_DATA } from '../../support/shared-data';
+
+export const SHARED = SHARED_DATA;
 
 /** Copies the first `identities` identity folders of a shared set (never symlinks: those are not followed). */
 export function copySubset(set: string, identities: number, dest: string): string[] {

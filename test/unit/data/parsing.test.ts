@@ -1,12 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SHARED_DATA } from '../../support/shared-data';
 import { SiamfaceError } from '../../../lib/errors';
 import { checkIdentityFileMd5, md5Hex, parseIdentityFile, OFFICIAL_IDENTITY_FILE_MD5 } from '../../../lib/data/identity-file';
 import { parseEvalPartition, reportPartitionByIdentity } from '../../../lib/data/celeba-partition';
 import { csvField, parseCsv, splitCsvLine } from '../../../lib/data/csv';
 
-const CELEBA_WILD_IDS = '/work/shared/data/celeba-wild/identity_CelebA.txt';
+const CELEBA_WILD_IDS = path.join(SHARED_DATA, 'celeba-wild/identity_CelebA.txt');
 
 function rejects(fn: () => unknown, code: string, ...fragments: RegExp[]) {
   assert.throws(fn, (err: unknown) => {

@@ -1,11 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { SHARED_DATA } from '../../support/shared-data';
 import sharp from 'sharp';
 import { BadImageError, preprocessImage, type PreprocessOptions } from '../../../lib/data/preprocess';
 
 const OPTS: PreprocessOptions = { size: 64, crop: 'centre', maxInputPixels: 4_000_000, maxInputBytes: 10_000_000 };
-const LFW = '/work/shared/data/lfw-train/Aaron_Peirsol/Aaron_Peirsol_0001.jpg';
+const LFW = path.join(SHARED_DATA, 'lfw-train/Aaron_Peirsol/Aaron_Peirsol_0001.jpg');
 
 async function rgbJpeg(w: number, h: number): Promise<Buffer> {
   // Left half red, right half blue: tells a centre crop from a squash.
