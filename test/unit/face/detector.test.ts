@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
 import { detectFaces, detectLargestFace, loadFaceModels } from '../../../lib/face/detector';
 import { CELEBA_ALIGNED_TEMPLATE, alignFace, landmarkList } from '../../../lib/face/align';
-import { detectAndAlign } from '../../../lib/face/face-aligner';
+import { detectAndAlign } from '../../../lib/face/detect-and-align';
 import { SiamfaceError } from '../../../lib/errors';
 
 const DATA = process.env.SIAMFACE_SHARED_DATA ?? '/work/shared/data';
