@@ -21,8 +21,7 @@ export function buildPipelineInput(opts: StartOptions, env: NodeJS.ProcessEnv = 
   const fromFile = opts.config ? (JSON.parse(fs.readFileSync(opts.config, 'utf8')) as PipelineConfigInput) : undefined;
   const input: PipelineConfigInput = fromFile ?? ({} as PipelineConfigInput);
   if (opts.dataset) {
-    const location = /^[a-z0-9+.-]+:\/\//i.test(opts.dataset) ? opts.dataset : path.resolve(opts.dataset);
-    input.dataset = { ...(input.dataset ?? {}), source: { kind: 'folder', location, ...(opts.identityFile ? { identityFile: opts.identityFile } : {}) } };
+    input.dataset = { ...(input.dataset ?? {}), source: { kind: 'folder', location: opts.dataset, ...(opts.identityFile ? { identityFile: opts.identityFile } : {}) } };
   }
   if (!input.dataset) {
     const identityFile = opts.identityFile ?? env.SIAMFACE_CELEBA_IDENTITY_FILE;
@@ -37,8 +36,21 @@ export function buildPipelineInput(opts: StartOptions, env: NodeJS.ProcessEnv = 
     }
     input.dataset = { source: { kind: 'kaggle-celeba', identityFile } };
   }
+  absolutizeLocalPaths(input);
   resolvePipelineConfig(input); // fail here, with the field named, rather than in the workflow
   return input;
+}
+
+const isUri = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+
+/** Workers resolve paths from their own working directory: send absolute ones (relative to where the CLI runs). */
+function absolutizeLocalPaths(input: PipelineConfigInput): void {
+  const src = input.dataset?.source as unknown as Record<string, unknown> | undefined;
+  if (!src) return;
+  for (const field of ['location', 'identityFile']) {
+    const v = src[field];
+    if (typeof v === 'string' && v && !isUri(v)) src[field] = path.resolve(v);
+  }
 }
 
 function hasKaggleCredentials(env: NodeJS.ProcessEnv): boolean {
