@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower, contrastiveLoss, euclideanDistance, selectBackend } from '../lib/model';
+import { registerNativeTrainingKernels } from '../lib/model/native-kernels';
 
 type Mode = 'train' | 'infer';
 
@@ -27,6 +28,8 @@ interface ChildArgs {
   steps: number;
   repeats: number;
   budgetS: number;
+  /** tfjs-node: use TensorFlow's fused ReluGrad/FusedBatchNormGrad (lib/model/native-kernels). */
+  nativeGrads: boolean;
 }
 
 interface Measurement {
@@ -36,8 +39,11 @@ interface Measurement {
   batch: number;
   detail?: string;
   warmupS?: number;
-  /** images/s of each timed repeat. */
+  /** images/s of each timed repeat (wall clock). */
   rates: number[];
+  /** images per CPU-second (user + system, all threads) of each repeat: less sensitive than
+   * wall-clock rates to other processes sharing the cores. */
+  cpuRates: number[];
   peakRssMb?: number;
   /** Why it stopped early or failed. */
   note?: string;
@@ -53,13 +59,14 @@ const RESULT_PREFIX = 'BENCH_RESULT ';
 /** Runs in the child: one backend, one size, one mode. */
 async function measure(a: ChildArgs): Promise<Measurement> {
   const deadline = Date.now() + a.budgetS * 1000;
-  const out: Measurement = { backend: a.backend, mode: a.mode, size: a.size, batch: a.batch, rates: [] };
+  const out: Measurement = { backend: a.backend, mode: a.mode, size: a.size, batch: a.batch, rates: [], cpuRates: [] };
   const sel = await selectBackend(a.backend as 'tensorflow' | 'wasm', { log: () => undefined });
   out.detail = sel.detail;
   if (sel.backend !== a.backend) {
     out.note = `asked for ${a.backend}, got ${sel.backend} (${sel.attempts.map((x) => `${x.candidate}: ${x.error}`).join('; ')})`;
     return out;
   }
+  if (a.backend === 'tensorflow' && a.nativeGrads) out.detail += `; native gradients: ${registerNativeTrainingKernels().join(', ') || 'already registered'}`;
   const model = buildEmbeddingTower({ inputSize: a.size });
   const images = a.mode === 'train' ? 2 * a.batch : a.batch;
   const x = tf.randomUniform([images, a.size, a.size, 3], -2, 2) as tf.Tensor4D;
@@ -93,8 +100,11 @@ async function measure(a: ChildArgs): Promise<Measurement> {
       break;
     }
     t = Date.now();
+    const cpu0 = process.cpuUsage();
     for (let s = 0; s < a.steps; s++) step();
     out.rates.push((a.steps * images) / ((Date.now() - t) / 1000));
+    const cpu = process.cpuUsage(cpu0);
+    out.cpuRates.push((a.steps * images) / ((cpu.user + cpu.system) / 1e6));
   }
   out.peakRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
   return out;
@@ -116,7 +126,7 @@ function runChild(a: ChildArgs): Promise<Measurement> {
       if (line) return resolve(JSON.parse(line.slice(RESULT_PREFIX.length)) as Measurement);
       const why = signal === 'SIGKILL' ? `killed after ${a.budgetS + 120} s` : `exit ${code ?? signal}`;
       const tail = stderr.trim().split('\n').filter((l) => /error|Error|abort|memory/i.test(l)).slice(-2).join(' | ').slice(0, 300);
-      resolve({ backend: a.backend, mode: a.mode, size: a.size, batch: a.batch, rates: [], note: `failed (${why})${tail ? `: ${tail}` : ''}` });
+      resolve({ backend: a.backend, mode: a.mode, size: a.size, batch: a.batch, rates: [], cpuRates: [], note: `failed (${why})${tail ? `: ${tail}` : ''}` });
     });
   });
 }
@@ -125,7 +135,8 @@ function row(m: Measurement): string {
   const rate = m.rates.length ? median(m.rates).toFixed(1) : '-';
   const all = m.rates.map((r) => r.toFixed(1)).join('/');
   const batch = m.mode === 'train' ? `${m.batch} pairs` : `${m.batch} img`;
-  return [m.backend.padEnd(10), m.mode.padEnd(5), `${m.size}px`.padEnd(6), batch.padEnd(9), rate.padStart(7), (all || '-').padEnd(20),
+  const perCpu = m.cpuRates.length ? median(m.cpuRates).toFixed(1) : '-';
+  return [m.backend.padEnd(10), m.mode.padEnd(5), `${m.size}px`.padEnd(6), batch.padEnd(9), rate.padStart(7), (all || '-').padEnd(20), perCpu.padStart(9),
     (m.warmupS !== undefined ? m.warmupS.toFixed(1) : '-').padStart(7), (m.peakRssMb !== undefined ? String(m.peakRssMb) : '-').padStart(8), m.note ?? ''].join(' ');
 }
 
@@ -144,24 +155,25 @@ async function main(): Promise<void> {
     .option('--infer-batch <n>', 'images per inference batch', '32')
     .option('--steps <n>', 'steps per timed repeat', '2')
     .option('--repeats <n>', 'timed repeats (the median is reported)', '3')
+    .option('--no-native-grads', "tfjs-node: keep tfjs's own Relu/batch-norm gradients")
     .option('--budget-s <s>', 'time budget per measurement (warm-up included)', '300')
     .parse()
     .opts();
   const list = (s: string): string[] => s.split(',').map((v) => v.trim()).filter(Boolean);
   console.log(`threads: TF_NUM_INTRAOP_THREADS=${process.env.TF_NUM_INTRAOP_THREADS ?? '(default)'} TF_NUM_INTEROP_THREADS=${process.env.TF_NUM_INTEROP_THREADS ?? '(default)'}`);
-  console.log(['backend'.padEnd(10), 'mode'.padEnd(5), 'size'.padEnd(6), 'batch'.padEnd(9), 'img/s'.padStart(7), 'repeats'.padEnd(20), 'warmup'.padStart(7), 'peakMB'.padStart(8), 'note'].join(' '));
+  console.log(['backend'.padEnd(10), 'mode'.padEnd(5), 'size'.padEnd(6), 'batch'.padEnd(9), 'img/s'.padStart(7), 'repeats'.padEnd(20), 'img/cpu-s'.padStart(9), 'warmup'.padStart(7), 'peakMB'.padStart(8), 'note'].join(' '));
   const results: Measurement[] = [];
   for (const mode of list(opts.modes) as Mode[]) {
     for (const size of list(opts.sizes).map(Number)) {
       for (const backend of list(opts.backends)) {
         const batch = mode === 'infer' ? Number(opts.inferBatch) : Number(backend === 'wasm' ? opts.wasmPairs : opts.pairs);
-        const m = await runChild({ backend, mode, size, batch, steps: Number(opts.steps), repeats: Number(opts.repeats), budgetS: Number(opts.budgetS) });
+        const m = await runChild({ backend, mode, size, batch, steps: Number(opts.steps), repeats: Number(opts.repeats), budgetS: Number(opts.budgetS), nativeGrads: Boolean(opts.nativeGrads) });
         results.push(m);
         console.log(row(m));
       }
     }
   }
-  console.log(JSON.stringify({ bench: 'backend', results: results.map((m) => ({ ...m, median: m.rates.length ? median(m.rates) : null })) }));
+  console.log(JSON.stringify({ bench: 'backend', results: results.map((m) => ({ ...m, median: m.rates.length ? median(m.rates) : null, cpuMedian: m.cpuRates.length ? median(m.cpuRates) : null })) }));
 }
 
 main().catch((err) => {
