@@ -127,3 +127,18 @@ test('detectAndAlign returns the model-sized aligned crop', { skip }, async () =
   assert.equal(result.aligned.length, 96 * 96 * 3);
   assert.equal(result.faceCount, 1);
 });
+
+test('a very large photo is detected on a reduced copy and its points come back in full-size pixels', { skip }, async () => {
+  const f = 'Colin_Powell/Colin_Powell_0001.jpg';
+  const small = fs.readFileSync(path.join(FACES_DEV, f));
+  const big = await sharp(small).resize(1500, 1500, { kernel: 'lanczos3' }).jpeg({ quality: 95 }).toBuffer(); // above the 1280 px detection limit
+  const [a] = await detectFaces(small, { name: f });
+  const [b] = await detectFaces(big, { name: `${f} x6` });
+  const k = 1500 / 250;
+  for (const key of ['leftEye', 'rightEye', 'nose'] as const) {
+    const [x, y] = b.landmarks[key];
+    const dist = Math.hypot((x + 0.5) / k - 0.5 - a.landmarks[key][0], (y + 0.5) / k - 0.5 - a.landmarks[key][1]);
+    assert.ok(dist < 2, `${key}: ${dist.toFixed(2)} px apart (in 250 px units)`);
+  }
+  assert.ok(Math.abs(b.box.width / k - a.box.width) < 8, `box width ${b.box.width / k} vs ${a.box.width}`);
+});
