@@ -53,6 +53,8 @@ export interface CheckpointMeta {
   configHash: string;
   metrics: Record<string, number | null>;
   best: BestSoFar | null;
+  /** The epoch ending at this step was not validated (cancelled during validation): a resume validates first. */
+  validationPending?: boolean;
   backend: string;
   weights: BlobRef;
   /** Absent before the first optimizer step of a phase. */
@@ -120,6 +122,7 @@ export interface SaveCheckpointInput {
   configHash: string;
   metrics: Record<string, number | null>;
   best: BestSoFar | null;
+  validationPending?: boolean;
   backend: string;
   model: tf.LayersModel;
   /** The current phase's optimizer and phase, or null before its first step. */
@@ -161,6 +164,7 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
     configHash: input.configHash,
     metrics: input.metrics,
     best: input.best,
+    ...(input.validationPending ? { validationPending: true } : {}),
     backend: input.backend,
     weights,
     optimizer,

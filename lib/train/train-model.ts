@@ -183,6 +183,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       ctx.log('imagenet weights loaded', { layers: report.loaded.length, values: report.values });
     }
     const resumedFromStep = ckpt ? startStep : undefined;
+    if (ctx.resumeFrom) ctx.log('previous attempt reported', { ...ctx.resumeFrom });
     await updateRunJson(store, runId, (prev) => ({
       runId,
       datasetId: input.datasetId,
@@ -209,6 +210,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     let epochSteps = 0;
     let lastEpochLoss: number | null = ckpt?.meta.metrics.loss ?? null;
     let stoppedEarly = false;
+    let validationPending = false;
     const recent: number[] = [];
 
     const ensureOptimizer = async (phase: 1 | 2) => {
@@ -237,6 +239,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         configHash,
         metrics: { ...metrics() },
         best,
+        validationPending,
         backend: backend.backend,
         model,
         optimizer: opt ? { optimizer: opt.optimizer, phase: opt.phase, variables: opt.names } : null,
@@ -263,7 +266,25 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       });
     };
 
+    /** Validation at the end of `epoch`, keeping the best weights; a cancelled validation is redone on resume. */
+    const validateEpoch = async (epoch: number) => {
+      validationPending = false;
+      if (!valPairs.length) return;
+      const v = await validatePairs(model, source, valPairs, cfg.imageSize, Math.max(VAL_BATCH_MIN, 2 * cfg.batchSize), ctx.signal);
+      if (!v.complete) {
+        validationPending = true;
+        return;
+      }
+      lastValAuc = v.auc;
+      ctx.log('validation', { epoch, step, ...v });
+      if (v.auc !== null && (!best || v.auc > best.valAuc)) {
+        await saveBestWeights(store, runId, model, { step, epoch, valAuc: v.auc, configHash });
+        best = { valAuc: v.auc, step };
+      }
+    };
+
     report({ status: ckpt ? 'resumed' : 'started' });
+    if (ckpt?.meta.validationPending) await validateEpoch(cursorOf(startStep).epoch - 1);
     const batches = loader.batches(cursorOf(startStep), plan.totalSteps - startStep);
     try {
       while (step < plan.totalSteps) {
@@ -298,15 +319,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         if (recent.length > 20) recent.shift();
 
         if (pos.endsEpoch) {
-          if (valPairs.length) {
-            const v = await validatePairs(model, source, valPairs, cfg.imageSize, Math.max(VAL_BATCH_MIN, 2 * cfg.batchSize), ctx.signal);
-            lastValAuc = v.auc;
-            ctx.log('validation', { epoch: pos.epoch, step, ...v });
-            if (v.auc !== null && (!best || v.auc > best.valAuc)) {
-              await saveBestWeights(store, runId, model, { step, epoch: pos.epoch, valAuc: v.auc, configHash });
-              best = { valAuc: v.auc, step };
-            }
-          }
+          await validateEpoch(pos.epoch);
           lastEpochLoss = epochSteps ? epochLoss / epochSteps : lastEpochLoss;
           await checkpoint('epoch end');
           report({ epochLoss: lastEpochLoss });

@@ -11,14 +11,20 @@ export interface ValidationResult {
   pairs: number;
   meanGenuineDistance: number | null;
   meanImpostorDistance: number | null;
+  /** False when cancelled before every image was embedded: the numbers are then partial and must not be used. */
+  complete: boolean;
 }
 
 export async function validatePairs(model: tf.LayersModel, source: ShardImageSource, pairs: readonly LabelledPair[], imageSize: number, batch: number, signal?: AbortSignal): Promise<ValidationResult> {
   const ids = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
   const per = imageSize * imageSize * 3;
   const embeddings = new Map<string, Float32Array>();
+  let complete = true;
   for (let i = 0; i < ids.length; i += batch) {
-    if (signal?.aborted) break;
+    if (signal?.aborted) {
+      complete = false;
+      break;
+    }
     const chunk = ids.slice(i, i + batch);
     const data = new Float32Array(chunk.length * per);
     const rgbs = await Promise.all(chunk.map((id) => source.rgb(id)));
@@ -37,5 +43,5 @@ export async function validatePairs(model: tf.LayersModel, source: ShardImageSou
     const d = distances.filter((_, i) => labels[i] === want);
     return d.length ? d.reduce((a, b) => a + b, 0) / d.length : null;
   };
-  return { auc: aucOrNull(distances, labels), pairs: scored.length, meanGenuineDistance: mean(1), meanImpostorDistance: mean(0) };
+  return { auc: aucOrNull(distances, labels), pairs: scored.length, meanGenuineDistance: mean(1), meanImpostorDistance: mean(0), complete };
 }
