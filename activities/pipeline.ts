@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { datasetIdFor, stableJson, validateSource } from '../lib/data/sources';
 import { badInput } from '../lib/errors';
 import { resolvePipelineConfig, PipelineConfigError, type PipelineConfig } from '../lib/pipeline/config';
-import { stopRequestKey } from '../lib/pipeline/keys';
+import { stopRequestKey } from '../lib/train/run-layout';
+import { resolveTrainConfig, type TrainConfigInput } from '../lib/train/config';
 import { runStage, type ActivityDeps } from './support';
 
 export interface PipelinePlan {
@@ -34,6 +35,8 @@ export function pipelineActivities(deps: ActivityDeps) {
           throw err;
         }
         validateSource(config.dataset.source);
+        // Validate the training section now, not hours later when training starts.
+        resolveTrainConfig({ ...(config.training as TrainConfigInput), imageSize: config.preprocessing.imageSize });
         const datasetId = datasetIdFor(config.dataset.source, config.dataset.id);
         return { config, datasetId, runId: runIdFor(config, datasetId) };
       });

@@ -9,8 +9,9 @@ import { detectFaces, detectLargestFace, loadFaceModels } from '../../../lib/fac
 import { CELEBA_ALIGNED_TEMPLATE, alignFace, landmarkList } from '../../../lib/face/align';
 import { detectAndAlign } from '../../../lib/face/detect-and-align';
 import { SiamfaceError } from '../../../lib/errors';
+import { SHARED_DATA } from '../../support/shared-data';
 
-const DATA = process.env.SIAMFACE_SHARED_DATA ?? '/work/shared/data';
+const DATA = SHARED_DATA;
 const FACES_DEV = path.join(DATA, 'faces-dev');
 const skip = fs.existsSync(FACES_DEV) ? false : `shared face data not found at ${DATA}`;
 
