@@ -206,8 +206,9 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     let step = startStep;
     let lastLr: number | null = null;
     let lastValAuc: number | null = ckpt?.meta.metrics.valAuc ?? null;
-    let epochLoss = 0;
-    let epochSteps = 0;
+    // The running loss of the current epoch continues across a resume.
+    let epochLoss = ckpt?.meta.metrics.epochLossSum ?? 0;
+    let epochSteps = ckpt?.meta.metrics.epochSteps ?? 0;
     let lastEpochLoss: number | null = ckpt?.meta.metrics.loss ?? null;
     let stoppedEarly = false;
     let validationPending = false;
@@ -237,7 +238,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         cursor: cursorOf(step),
         seed: cfg.seed,
         configHash,
-        metrics: { ...metrics() },
+        metrics: { ...metrics(), epochLossSum: epochLoss, epochSteps },
         best,
         validationPending,
         backend: backend.backend,
@@ -292,7 +293,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
           await checkpoint('cancelled');
           throwIfAborted(ctx.signal);
         }
-        if ((step - startStep) % cfg.stopCheckEverySteps === 0 && step > startStep && (await store.exists(stopRequestKey(runId)))) {
+        if ((step - startStep) % cfg.stopCheckEverySteps === 0 && (await store.exists(stopRequestKey(runId)))) {
           stoppedEarly = true;
           break;
         }

@@ -118,7 +118,7 @@ test('cancellation saves a checkpoint; the retry resumes and ends bit-identical 
   const a = await stack.store.getBuffer(`${reference.modelKey}weights.bin`);
   const b = await stack.store.getBuffer(`${resumed.modelKey}weights.bin`);
   assert.ok(a.equals(b), 'final weights identical to the uninterrupted run');
-  assert.equal(resumed.finalMetrics.valAuc, reference.finalMetrics.valAuc);
+  assert.deepEqual(resumed.finalMetrics, reference.finalMetrics, 'loss, AUC and lr as if never interrupted');
   const run = await stack.store.getJson<{ attempts: { resumedFromStep: number | null }[] }>(runJsonKey('cut'));
   assert.deepEqual(run.attempts.map((x) => x.resumedFromStep), [null, 6]);
 });
