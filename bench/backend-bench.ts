@@ -15,7 +15,7 @@ import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower, contrastiveLoss, euclideanDistance, selectBackend } from '../lib/model';
-import { registerNativeTrainingKernels } from '../lib/model/native-kernels';
+import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 
 type Mode = 'train' | 'infer';
 
@@ -30,6 +30,8 @@ interface ChildArgs {
   budgetS: number;
   /** tfjs-node: use TensorFlow's fused ReluGrad/FusedBatchNormGrad (lib/model/native-kernels). */
   nativeGrads: boolean;
+  /** tfjs-node: training-mode batch norm as fused TensorFlow ops (useNativeBatchNormTraining). */
+  nativeBn: boolean;
 }
 
 interface Measurement {
@@ -68,6 +70,7 @@ async function measure(a: ChildArgs): Promise<Measurement> {
   }
   if (a.backend === 'tensorflow' && a.nativeGrads) out.detail += `; native gradients: ${registerNativeTrainingKernels().join(', ') || 'already registered'}`;
   const model = buildEmbeddingTower({ inputSize: a.size });
+  if (a.backend === 'tensorflow' && a.nativeBn) out.detail += `; native batch norm in ${useNativeBatchNormTraining(model)} layers`;
   const images = a.mode === 'train' ? 2 * a.batch : a.batch;
   const x = tf.randomUniform([images, a.size, a.size, 3], -2, 2) as tf.Tensor4D;
   const labels = tf.tensor1d(Array.from({ length: a.batch }, (_, i) => i % 2));
@@ -156,6 +159,7 @@ async function main(): Promise<void> {
     .option('--steps <n>', 'steps per timed repeat', '2')
     .option('--repeats <n>', 'timed repeats (the median is reported)', '3')
     .option('--no-native-grads', "tfjs-node: keep tfjs's own Relu/batch-norm gradients")
+    .option('--no-native-bn', "tfjs-node: keep tfjs-layers' own training-mode batch norm")
     .option('--budget-s <s>', 'time budget per measurement (warm-up included)', '300')
     .parse()
     .opts();
@@ -167,7 +171,7 @@ async function main(): Promise<void> {
     for (const size of list(opts.sizes).map(Number)) {
       for (const backend of list(opts.backends)) {
         const batch = mode === 'infer' ? Number(opts.inferBatch) : Number(backend === 'wasm' ? opts.wasmPairs : opts.pairs);
-        const m = await runChild({ backend, mode, size, batch, steps: Number(opts.steps), repeats: Number(opts.repeats), budgetS: Number(opts.budgetS), nativeGrads: Boolean(opts.nativeGrads) });
+        const m = await runChild({ backend, mode, size, batch, steps: Number(opts.steps), repeats: Number(opts.repeats), budgetS: Number(opts.budgetS), nativeGrads: Boolean(opts.nativeGrads), nativeBn: Boolean(opts.nativeBn) });
         results.push(m);
         console.log(row(m));
       }

@@ -10,6 +10,8 @@
 import * as tf from '@tensorflow/tfjs';
 
 const RELU_GRAD = 'SiamfaceNativeReluGrad';
+const BATCH_NORM_TRAIN = 'SiamfaceNativeBatchNormTrain';
+const BATCH_NORM_TRAIN_GRAD = 'SiamfaceNativeBatchNormTrainGrad';
 const BATCH_NORM_GRAD = 'SiamfaceNativeBatchNormGrad';
 const NATIVE_BACKEND = 'tensorflow';
 
@@ -86,6 +88,41 @@ export function registerNativeTrainingKernels(): string[] {
     },
   });
 
+  // Training-mode batch norm as TensorFlow computes it: one op for batch statistics and output,
+  // one op for all three gradients (used by useNativeBatchNormTraining).
+  const bnAttrs = (b: NativeBackend, epsilon: number): NativeAttr[] => [
+    floatType(b, 'T'),
+    floatType(b, 'U'),
+    { name: 'epsilon', type: b.binding.TF_ATTR_FLOAT, value: epsilon },
+    { name: 'data_format', type: b.binding.TF_ATTR_STRING, value: 'NHWC' },
+    { name: 'is_training', type: b.binding.TF_ATTR_BOOL, value: true },
+  ];
+  tf.registerKernel({
+    kernelName: BATCH_NORM_TRAIN,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as NativeBackend;
+      const { x, scale, offset } = inputs as Record<string, tf.Tensor>;
+      return tf.tidy(() => {
+        const empty = tf.tensor1d([], 'float32');
+        // Outputs: y, batch mean, batch variance (Bessel-corrected), saved mean, saved inverse std / variance.
+        return b.executeMultipleOutputs('FusedBatchNormV2', bnAttrs(b, (attrs as { epsilon: number }).epsilon), [x, scale, offset, empty, empty], 5);
+      }) as unknown as tf.TensorInfo[];
+    },
+  });
+  tf.registerKernel({
+    kernelName: BATCH_NORM_TRAIN_GRAD,
+    backendName: NATIVE_BACKEND,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const b = backend as unknown as NativeBackend;
+      const { dy, x, scale, saved1, saved2 } = inputs as Record<string, tf.Tensor>;
+      const [dx, dScale, dOffset, r4, r5] = b.executeMultipleOutputs(
+        'FusedBatchNormGradV2', bnAttrs(b, (attrs as { epsilon: number }).epsilon), [dy, x, scale, saved1, saved2], 5);
+      tf.dispose([r4, r5]);
+      return [dx, dScale, dOffset] as unknown as tf.TensorInfo[];
+    },
+  });
+
   tf.registerGradient({
     kernelName: 'Relu',
     inputsToSave: ['x'],
@@ -123,4 +160,85 @@ export function registerNativeTrainingKernels(): string[] {
   });
   registered = true;
   return ['Relu', 'FusedBatchNorm'];
+}
+
+/**
+ * Batch norm in training mode on the native backend: output normalised with the batch's own
+ * statistics, plus those statistics (mean and biased variance, as tfjs-layers uses them for its
+ * moving averages). x is [N, H, W, C] or [N, C], channels last. Differentiable in x, gamma, beta
+ * (TensorFlow's FusedBatchNormGradV2). Call registerNativeTrainingKernels() first. The caller
+ * disposes mean and variance (they are kept out of any enclosing tf.tidy).
+ */
+export function fusedBatchNormTraining(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, epsilon: number): { y: tf.Tensor; mean: tf.Tensor; variance: tf.Tensor } {
+  const shape4 = x.rank === 4 ? x.shape : [x.shape[0] as number, 1, 1, x.shape[1] as number];
+  const n = x.size / (x.shape[x.rank - 1] as number);
+  let stats: tf.Tensor[] = [];
+  const run = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, g, bt] = args as tf.Tensor[];
+    const save = args[3] as tf.GradSaveFunc;
+    const x4 = tf.reshape(xi, shape4);
+    const [y, mean, unbiased, saved1, saved2] = tf.engine().runKernel(BATCH_NORM_TRAIN, { x: x4, scale: g, offset: bt }, { epsilon }) as tf.Tensor[];
+    save([x4, g, saved1, saved2]);
+    // customGrad disposes what its forward function creates besides the output: keep the statistics.
+    stats = [tf.keep(mean), tf.keep(n > 1 ? tf.mul(unbiased, (n - 1) / n) : unbiased)];
+    return {
+      value: tf.reshape(y, xi.shape),
+      gradFunc: (dy, saved) => {
+        const [xs, gs, s1, s2] = saved;
+        const [dx, dScale, dOffset] = tf.engine().runKernel(
+          BATCH_NORM_TRAIN_GRAD, { dy: tf.reshape(dy as tf.Tensor, shape4), x: xs, scale: gs, saved1: s1, saved2: s2 }, { epsilon }) as tf.Tensor[];
+        return [tf.reshape(dx, xi.shape), dScale, dOffset];
+      },
+    };
+  });
+  const y = run(x, gamma, beta) as tf.Tensor;
+  return { y, mean: stats[0], variance: stats[1] };
+}
+
+/** What useNativeBatchNormTraining reads of a tfjs BatchNormalization layer. */
+interface BatchNormInternals {
+  axis: number;
+  epsilon: number;
+  momentum: number;
+  gamma?: tf.LayerVariable;
+  beta?: tf.LayerVariable;
+  movingMean: tf.LayerVariable;
+  movingVariance: tf.LayerVariable;
+  call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor | tf.Tensor[];
+}
+
+/**
+ * Makes every batch-norm layer of `model` (tfjs BatchNormalization and subclasses such as
+ * FreezableBatchNormalization) use fusedBatchNormTraining for training-mode calls on the
+ * 'tensorflow' backend: same maths and moving-average update as tfjs-layers, a handful of native
+ * ops instead of about 20 element-wise ones. Inference calls, frozen layers (which the layer's own
+ * call turns into inference), other backends and unusual layouts keep the layer's own call.
+ * Returns the number of layers switched.
+ */
+export function useNativeBatchNormTraining(model: tf.LayersModel): number {
+  registerNativeTrainingKernels();
+  let switched = 0;
+  for (const layer of model.layers) {
+    if (layer.getClassName() !== 'BatchNormalization' && layer.getClassName() !== 'FreezableBatchNormalization') continue;
+    const bn = layer as unknown as BatchNormInternals;
+    const ownCall = bn.call.bind(layer);
+    bn.call = (inputs, kwargs) => {
+      const input = Array.isArray(inputs) ? inputs[0] : inputs;
+      const axis = bn.axis >= 0 ? bn.axis : bn.axis + input.rank;
+      const usable = kwargs['training'] === true && layer.trainable && bn.gamma && bn.beta && axis === input.rank - 1
+        && (input.rank === 4 || input.rank === 2) && onNativeFloat(input);
+      if (!usable) return ownCall(inputs, kwargs);
+      return tf.tidy(() => {
+        const { y, mean, variance } = fusedBatchNormTraining(input, bn.gamma!.read(), bn.beta!.read(), bn.epsilon);
+        for (const [v, value] of [[bn.movingMean, mean], [bn.movingVariance, variance]] as const) {
+          const old = v.read();
+          v.write(tf.sub(old, tf.mul(tf.sub(old, value), 1 - bn.momentum)));
+        }
+        tf.dispose([mean, variance]);
+        return y;
+      });
+    };
+    switched++;
+  }
+  return switched;
 }

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower } from '../../../lib/model/tower';
-import { registerNativeTrainingKernels } from '../../../lib/model/native-kernels';
+import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../../../lib/model/native-kernels';
 
 function tfjsNodeUnavailable(): string | undefined {
   try {
@@ -62,9 +62,10 @@ function contrastiveLoss(ea: tf.Tensor, eb: tf.Tensor, same: tf.Tensor): tf.Scal
 }
 
 /** Builds the tower with the given initial weights on `backend`, then trains STEPS SGD steps. */
-async function runOn(backend: string, init: Arrays[], a: Arrays, b: Arrays, same: number[]): Promise<RunResult> {
+async function runOn(backend: string, init: Arrays[], a: Arrays, b: Arrays, same: number[], nativeBatchNorm = false): Promise<RunResult> {
   assert.ok(await tf.setBackend(backend), `tf.setBackend('${backend}') failed`);
   const model = buildEmbeddingTower(TINY);
+  if (nativeBatchNorm) assert.ok(useNativeBatchNormTraining(model) > 0, 'no batch-norm layer switched to the native path');
   model.setWeights(init.map((w) => tf.tensor(w.values, w.shape)));
   const xa = tf.tensor4d(a.values, a.shape as [number, number, number, number]);
   const xb = tf.tensor4d(b.values, b.shape as [number, number, number, number]);
@@ -131,9 +132,12 @@ describe('tfjs-node parity with the cpu backend', { skip: skipReason }, () => {
     // Then with TensorFlow's fused ReluGrad / FusedBatchNormGrad swapped in (lib/model/native-kernels).
     registerNativeTrainingKernels();
     const nativeGradients = await runOn('tensorflow', init, a, b, same);
+    // And with training-mode batch norm as one fused TensorFlow op (useNativeBatchNormTraining).
+    const nativeBatchNorm = await runOn('tensorflow', init, a, b, same, true);
     assert.equal(tf.getBackend(), 'tensorflow');
 
-    for (const [label, native] of [['tfjs gradients', tfjsGradients], ['native gradients', nativeGradients]] as const) {
+    const runs = [['tfjs gradients', tfjsGradients], ['native gradients', nativeGradients], ['native batch norm', nativeBatchNorm]] as const;
+    for (const [label, native] of runs) {
       // Forward: unit embeddings agree to float32 round-off (oneDNN sums in another order).
       const embDiff = maxAbsDiff(cpu.embeddings, native.embeddings);
       assert.ok(embDiff < 1e-4, `${label}: embeddings differ by ${embDiff}`);
