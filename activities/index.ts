@@ -11,6 +11,7 @@ import { generatePairsActivities } from './generate-pairs';
 import { evaluateActivities } from './evaluate';
 import { promoteActivities } from './promote';
 import { trainActivities } from './train';
+import { verifyActivities } from './verify';
 import { runEmbedder } from '../lib/eval/run-embedder';
 
 /** Queue siamface-cpu: data preparation, evaluation, promotion, verification, bookkeeping. */
@@ -23,6 +24,7 @@ export function cpuActivities(deps: ActivityDeps) {
     ...generatePairsActivities(deps),
     ...evaluateActivities({ ...deps, embedderFor: runEmbedder }),
     ...promoteActivities(deps),
+    ...verifyActivities(deps),
   };
 }
 

@@ -2,6 +2,7 @@ import { registerRun } from '../lib/registry/register-run';
 import { describeRunModel } from '../lib/registry/describe-model';
 import { promotionRule, type PromotionMetric } from '../lib/registry/promotion';
 import { versionPrefix } from '../lib/registry/keys';
+import { ensureOnnxExport } from '../lib/registry/onnx-artifact';
 import { runStage, type ActivityDeps } from './support';
 
 export interface PromoteRunInput {
@@ -22,6 +23,8 @@ export interface PromoteRunResult {
   versionKey: string;
   productionVersion: number | null;
   decisionKey: string | null;
+  /** 'ready', or why the ONNX export failed (the version then serves with tfjs). */
+  onnx?: string;
 }
 
 export function promoteActivities(deps: ActivityDeps) {
@@ -43,6 +46,8 @@ export function promoteActivities(deps: ActivityDeps) {
           },
           ctx,
         );
+        // Fast serving: an ONNX copy of the version (parity-checked; a failure is recorded and tfjs serves).
+        const onnx = await ensureOnnxExport(deps.store, input.modelName, result.version, ctx);
         return {
           outcome: result.decision?.outcome ?? 'published',
           reason: result.decision?.reason ?? 'published without promotion',
@@ -50,6 +55,7 @@ export function promoteActivities(deps: ActivityDeps) {
           versionKey: versionPrefix(input.modelName, result.version),
           productionVersion: result.productionVersion,
           decisionKey: result.decisionKey,
+          onnx: onnx.status === 'ready' ? 'ready' : `failed: ${onnx.reason}`,
         };
       });
     },

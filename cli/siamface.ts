@@ -8,6 +8,7 @@ import { registerWorkerCommands } from './commands/workers';
 import { registerDoctorCommand } from './commands/doctor';
 import { registerPipelineCommands } from './commands/pipeline';
 import { registerModelCommands } from './commands/models';
+import { registerVerifyCommands } from './commands/verify';
 
 export function buildProgram(): Command {
   const program = new Command('siamface').description('Siamese face verification on Temporal + S3').showHelpAfterError();
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
   registerDoctorCommand(program);
   registerPipelineCommands(program);
   registerModelCommands(program);
+  registerVerifyCommands(program);
   return program;
 }
 

@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'too_many_bad_images'
   | 'precondition_failed' // a conditional write lost the race
   | 'no_face'
+  | 'bad_image' // an image that cannot be decoded (corrupt, truncated, not an image)
   | 'transient'; // network blips, 5xx, throttling: retry
 
 export class SiamfaceError extends Error {

@@ -1,0 +1,181 @@
+import type { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { WorkflowFailedError } from '@temporalio/client';
+import { TASK_QUEUES } from '../../lib/config';
+import { badInput, SiamfaceError } from '../../lib/errors';
+import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage';
+import { ModelCache } from '../../lib/verify/model-cache';
+import { verifyPair } from '../../lib/verify/verify-pair';
+import { checkDetectMode } from '../../lib/verify/detection-policy';
+import { uploadedInputKey } from '../../lib/verify/job-layout';
+import type { ModelRef } from '../../lib/verify/types';
+import type { BatchVerifyInput, BatchVerifyStatus } from '../../lib/verify/batch-status';
+import type { BatchSummary } from '../../lib/verify/batch-job';
+import { connectClient } from '../temporal-client';
+
+/** Exit codes of `siamface verify`. */
+export const VERIFY_EXIT = { same: 0, different: 1, error: 2 } as const;
+
+export interface VerifyCommandDeps {
+  store?: () => ObjectStore;
+  print?: (line: string) => void;
+}
+
+/** `name`, `name:version` or `:version` (default name). */
+export function parseModelRef(s: string | undefined): Partial<ModelRef> | undefined {
+  if (!s) return undefined;
+  const m = /^([a-z0-9][a-z0-9._-]{0,62})?(?::([1-9][0-9]*))?$/.exec(s);
+  if (!m || (!m[1] && !m[2])) throw badInput(`--model must be name, name:version or :version, got ${JSON.stringify(s)}`);
+  return { ...(m[1] ? { name: m[1] } : {}), ...(m[2] ? { version: Number(m[2]) } : {}) };
+}
+
+function parseNumber(flag: string, s: string | undefined): number | undefined {
+  if (s === undefined) return undefined;
+  const v = Number(s);
+  if (!Number.isFinite(v)) throw badInput(`${flag} must be a number, got ${JSON.stringify(s)}`);
+  return v;
+}
+
+const fmt = (v: number, d = 4) => v.toFixed(d);
+
+function duration(sec: number | null): string {
+  if (sec === null || !Number.isFinite(sec)) return '?';
+  const s = Math.round(sec);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+export function progressLine(s: BatchVerifyStatus, width = 30): string {
+  const total = s.total ?? 0;
+  const frac = total ? s.pairsDone / total : 0;
+  const filled = Math.round(frac * width);
+  const bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+  if (s.state === 'preparing') return `${bar} preparing job ${s.jobId}...`;
+  return `${bar} ${s.pairsDone}/${total} pairs ${(frac * 100).toFixed(1)}% | ${s.throughput.toFixed(1)} pairs/s | errors ${s.errors} | ETA ${duration(s.etaSec)} | ${s.state}`;
+}
+
+export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps = {}): void {
+  const store = () => (deps.store ?? objectStoreFromEnv)();
+  const print = deps.print ?? ((line: string) => console.log(line));
+
+  program
+    .command('verify')
+    .description(`are two face photos the same person? exit ${VERIFY_EXIT.same}: same, ${VERIFY_EXIT.different}: different, ${VERIFY_EXIT.error}: error`)
+    .argument('<a>', 'image: local path, s3:// URI or http(s):// URL')
+    .argument('<b>', 'image: local path, s3:// URI or http(s):// URL')
+    .option('--model <name[:version]>', 'model and version (default: the production version of SIAMFACE_MODEL_NAME or siamface)')
+    .option('--threshold <distance>', "override the model card's threshold")
+    .option('--detect <mode>', 'auto (per the model card), always, never', 'auto')
+    .option('--engine <engine>', 'auto (ONNX when exported), onnx, tfjs', 'auto')
+    .option('--json', 'print only the JSON result')
+    .action(async (a: string, b: string, opts: { model?: string; threshold?: string; detect: string; engine: string; json?: boolean }) => {
+      const s = store();
+      const models = new ModelCache(s, { engine: opts.engine as 'auto' | 'onnx' | 'tfjs' });
+      try {
+        const result = await verifyPair(
+          { a, b, model: parseModelRef(opts.model), threshold: parseNumber('--threshold', opts.threshold), detect: checkDetectMode(opts.detect) },
+          { models, store: s },
+        );
+        print(JSON.stringify(result, null, opts.json ? undefined : 2));
+        if (!opts.json) {
+          const verdict = result.verified ? 'SAME person' : 'DIFFERENT people';
+          print(
+            `${verdict}: distance ${fmt(result.distance)} ${result.verified ? '<=' : '>'} threshold ${fmt(result.threshold)}, confidence ${(result.confidence * 100).toFixed(1)}% ` +
+              `(model ${result.model.name} v${result.model.version}, ${result.model.engine}, ${Math.round(result.timings.total)} ms)`,
+          );
+        }
+        process.exitCode = result.verified ? VERIFY_EXIT.same : VERIFY_EXIT.different;
+      } catch (err) {
+        if (!(err instanceof SiamfaceError)) throw err;
+        const which = err.details?.which as string | undefined;
+        print(JSON.stringify({ error: { code: err.code, message: err.message, ...(which ? { image: which } : {}) } }));
+        if (!opts.json) print(`error (${err.code}): ${err.message}`);
+        process.exitCode = VERIFY_EXIT.error;
+      } finally {
+        await models.dispose();
+      }
+    });
+
+  program
+    .command('batch-verify')
+    .description('verify every pair of a CSV (a,b[,label]) or JSONL file as a Temporal job; results in jobs/<job>/results.jsonl')
+    .argument('<input>', 'local file (uploaded to jobs/<job>/input.*) or s3:// URI')
+    .option('--out <s3-prefix>', 'also copy results.jsonl and summary.json under this s3:// prefix')
+    .option('--model <name[:version]>', 'model and version (default: production; pinned for the whole job)')
+    .option('--chunk-size <n>', 'pairs per chunk', '200')
+    .option('--concurrency <n>', 'chunks at once', '4')
+    .option('--base <uri>', 'resolve relative image paths against this (default: the local input file\'s folder)')
+    .option('--threshold <distance>', "override the model card's threshold")
+    .option('--detect <mode>', 'auto, always, never', 'auto')
+    .option('--job-id <id>', 'job id (default: generated)')
+    .option('--queue <name>', 'task queue of the CPU workers', process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu)
+    .option('--detach', 'start the job and return')
+    .action(
+      async (
+        input: string,
+        opts: { out?: string; model?: string; chunkSize: string; concurrency: string; base?: string; threshold?: string; detect: string; jobId?: string; queue: string; detach?: boolean },
+      ) => {
+        const s = store();
+        const jobId = opts.jobId ?? `job-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
+        let inputRef = input;
+        let baseUri = opts.base;
+        if (!input.startsWith('s3://')) {
+          const file = path.resolve(input);
+          if (!fs.existsSync(file)) throw badInput(`input file ${file} does not exist`);
+          const ext = /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
+          inputRef = uploadedInputKey(jobId, ext);
+          await s.upload(inputRef, fs.createReadStream(file), { contentType: ext === 'csv' ? 'text/csv' : 'application/x-ndjson' });
+          baseUri ??= path.dirname(file);
+          print(`uploaded ${file} to ${s.uri(inputRef)}`);
+        }
+        const args: BatchVerifyInput = {
+          jobId,
+          input: inputRef,
+          model: parseModelRef(opts.model),
+          chunkSize: Number(opts.chunkSize),
+          concurrency: Number(opts.concurrency),
+          ...(opts.out ? { output: opts.out } : {}),
+          ...(baseUri ? { baseUri } : {}),
+          ...(opts.threshold !== undefined ? { threshold: parseNumber('--threshold', opts.threshold) } : {}),
+          detect: checkDetectMode(opts.detect),
+        };
+        const { client, close } = await connectClient();
+        try {
+          const handle = await client.workflow.start('batchVerify', { taskQueue: opts.queue, workflowId: `batch-verify-${jobId}`, args: [args] });
+          print(`started job ${jobId} (workflow ${handle.workflowId}); results will be in ${s.uri(`jobs/${jobId}/results.jsonl`)}`);
+          if (opts.detach) return;
+          const tty = process.stdout.isTTY;
+          let done = false;
+          const result = handle.result().finally(() => (done = true));
+          result.catch(() => undefined);
+          let last = '';
+          while (!done) {
+            await new Promise((r) => setTimeout(r, 1000));
+            const st = await handle.query<BatchVerifyStatus>('status').catch(() => undefined);
+            if (!st) continue;
+            const line = progressLine(st);
+            if (tty) process.stdout.write(`\r${line.padEnd(last.length)}`);
+            else if (line !== last) print(line);
+            last = line;
+          }
+          if (tty) process.stdout.write('\n');
+          let summary: BatchSummary;
+          try {
+            summary = (await result) as BatchSummary;
+          } catch (err) {
+            const cause = err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
+            throw new Error(`job ${jobId} failed: ${cause}`);
+          }
+          const byCode = Object.entries(summary.errors.byCode).map(([c, n]) => `${c} ${n}`).join(', ');
+          print(
+            `done: ${summary.rows} pairs in ${duration(summary.durationSec)} (${summary.throughputPairsPerSec.toFixed(1)} pairs/s), ${summary.verified} same, ${summary.notVerified} different, ` +
+              `${summary.errors.total} errors${byCode ? ` (${byCode})` : ''}; model ${summary.model.name} v${summary.model.version}`,
+          );
+          print(`results: ${s.uri(summary.resultsKey)}${summary.output ? `, copied to ${summary.output.results}` : ''}`);
+        } finally {
+          await close();
+        }
+      },
+    );
+}

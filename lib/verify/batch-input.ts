@@ -1,0 +1,144 @@
+/**
+ * Batch job input: a CSV of pairs (`a,b` and an optional `label`, header optional) or JSONL
+ * (`{"a": ..., "b": ..., "label"?: 0|1}` per line). Blank lines are not rows; every other line
+ * (but a CSV header) is exactly one row, and a line that is not a pair becomes a `bad_row` error
+ * for that row instead of failing the job.
+ */
+import { badInput } from '../errors';
+
+export type BatchInputFormat = 'csv' | 'jsonl';
+
+export interface CsvColumns {
+  a: number;
+  b: number;
+  label?: number;
+}
+
+export type ParsedRow = { a: string; b: string; label?: number } | { error: string };
+
+export function formatOf(key: string, firstLine: string): BatchInputFormat {
+  if (/\.(jsonl|ndjson)$/i.test(key)) return 'jsonl';
+  if (/\.csv$/i.test(key)) return 'csv';
+  return firstLine.trimStart().startsWith('{') ? 'jsonl' : 'csv';
+}
+
+/** Splits one CSV line; double-quoted fields may hold commas and doubled quotes. */
+export function splitCsvLine(line: string): string[] {
+  const cells: string[] = [];
+  let cur = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const ch = line[i];
+    if (quoted) {
+      if (ch === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
+      else cur += ch;
+    } else if (ch === '"' && cur.trim() === '') {
+      quoted = true;
+      cur = '';
+    } else if (ch === ',') {
+      cells.push(cur.trim());
+      cur = '';
+    } else cur += ch;
+  }
+  if (quoted) throw new Error('unterminated quoted field');
+  cells.push(cur.trim());
+  return cells;
+}
+
+/** The header's columns when the first line is a header (`a,b[,label]` in any order), else null. */
+export function csvHeader(firstLine: string): CsvColumns | null {
+  let cells: string[];
+  try {
+    cells = splitCsvLine(firstLine).map((c) => c.toLowerCase());
+  } catch {
+    return null;
+  }
+  const a = cells.indexOf('a');
+  const b = cells.indexOf('b');
+  if (a < 0 || b < 0) return null;
+  const label = cells.indexOf('label');
+  return { a, b, ...(label >= 0 ? { label } : {}) };
+}
+
+export const DEFAULT_COLUMNS: CsvColumns = { a: 0, b: 1, label: 2 };
+
+export function parseRow(line: string, format: BatchInputFormat, columns: CsvColumns = DEFAULT_COLUMNS): ParsedRow {
+  return format === 'jsonl' ? parseJsonRow(line) : parseCsvRow(line, columns);
+}
+
+function parseCsvRow(line: string, columns: CsvColumns): ParsedRow {
+  let cells: string[];
+  try {
+    cells = splitCsvLine(line);
+  } catch (err) {
+    return { error: `malformed CSV line: ${(err as Error).message}` };
+  }
+  const width = Math.max(columns.a, columns.b, columns.label ?? -1) + 1;
+  const required = Math.max(columns.a, columns.b) + 1;
+  if (cells.length < required || cells.length > Math.max(width, required)) {
+    return { error: `expected ${columns.label !== undefined ? 'a,b[,label]' : 'a,b'} (${required}${width > required ? `-${width}` : ''} fields), got ${cells.length}` };
+  }
+  const a = cells[columns.a];
+  const b = cells[columns.b];
+  if (!a || !b) return { error: `empty image location in ${!a ? 'a' : 'b'}` };
+  const rawLabel = columns.label !== undefined ? cells[columns.label] : undefined;
+  return withLabel(a, b, rawLabel === undefined || rawLabel === '' ? undefined : rawLabel);
+}
+
+function parseJsonRow(line: string): ParsedRow {
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch (err) {
+    return { error: `not JSON: ${(err as Error).message}` };
+  }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return { error: 'expected an object {"a": ..., "b": ...}' };
+  const { a, b, label } = v as Record<string, unknown>;
+  if (typeof a !== 'string' || !a || typeof b !== 'string' || !b) return { error: 'fields a and b must be non-empty strings' };
+  return withLabel(a, b, label === undefined || label === null ? undefined : label);
+}
+
+function withLabel(a: string, b: string, label: unknown): ParsedRow {
+  if (label === undefined) return { a, b };
+  const n = typeof label === 'number' ? label : Number(label);
+  if (n !== 0 && n !== 1) return { error: `label must be 0 or 1, got ${JSON.stringify(label)}` };
+  return { a, b, label: n };
+}
+
+/** A line of input text with its position, for building and reading chunks. */
+export interface InputLine {
+  text: string;
+  /** 1-based line number in the input. */
+  line: number;
+  /** Byte offset of the line's first byte. */
+  offset: number;
+}
+
+/**
+ * Splits a stream of bytes into lines (LF or CRLF), tracking byte offsets. Lines must be UTF-8;
+ * a NUL byte means the input is binary, which no pair file is.
+ */
+export async function* readLines(chunks: AsyncIterable<Uint8Array>, name: string, startOffset = 0, startLine = 1): AsyncGenerator<InputLine> {
+  let pending: Buffer = Buffer.alloc(0);
+  let pendingOffset = startOffset;
+  let line = startLine;
+  for await (const c of chunks) {
+    const buf = pending.length ? Buffer.concat([pending, Buffer.from(c)]) : Buffer.from(c);
+    if (buf.includes(0)) throw badInput(`${name} is not a text file (it contains NUL bytes near byte ${pendingOffset}): expected CSV or JSONL pairs`);
+    let start = 0;
+    for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+      yield { text: decodeLine(buf.subarray(start, nl)), line: line++, offset: pendingOffset + start };
+      start = nl + 1;
+    }
+    pendingOffset += start;
+    pending = buf.subarray(start);
+  }
+  if (pending.length) yield { text: decodeLine(pending), line, offset: pendingOffset };
+}
+
+function decodeLine(bytes: Buffer): string {
+  return bytes.toString('utf8').replace(/\r$/, '').replace(/^\uFEFF/, '');
+}

@@ -1,0 +1,82 @@
+/**
+ * Per-job embedding cache: each unique image of a job is read, aligned and embedded once. An
+ * in-process LRU serves repeats within a worker; `jobs/<job>/embeddings/<hash>.json` serves other
+ * workers and retried chunks (a chunk killed half-way keeps the embeddings it already stored).
+ * Permanent per-image failures (not_found, bad_image, no_face) are cached too.
+ */
+import { createHash } from 'node:crypto';
+import type { ObjectStore } from '../storage';
+import { embeddingsPrefix } from './job-layout';
+import type { ImageErrorCode } from './types';
+
+export type CachedEmbedding = { embedding: Float32Array } | { error: { code: ImageErrorCode; message: string } };
+
+interface StoredEmbedding {
+  location: string;
+  embedding?: number[];
+  error?: { code: ImageErrorCode; message: string };
+}
+
+const MAX_LOCAL = 50_000;
+
+export class JobEmbeddingCache {
+  private static readonly local = new Map<string, CachedEmbedding>();
+
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly jobId: string,
+  ) {}
+
+  private key(location: string): string {
+    return `${embeddingsPrefix(this.jobId)}${createHash('sha256').update(location).digest('hex').slice(0, 40)}.json`;
+  }
+
+  private localKey(location: string): string {
+    return `${this.jobId}\u0000${location}`;
+  }
+
+  /** Cached entries for the locations found (in-process first, then S3). */
+  async getMany(locations: string[], concurrency = 8): Promise<Map<string, CachedEmbedding>> {
+    const found = new Map<string, CachedEmbedding>();
+    const remote: string[] = [];
+    for (const loc of locations) {
+      const hit = JobEmbeddingCache.local.get(this.localKey(loc));
+      if (hit) found.set(loc, hit);
+      else remote.push(loc);
+    }
+    await mapLimit(remote, concurrency, async (loc) => {
+      const got = await this.store.getJsonIfExists<StoredEmbedding>(this.key(loc));
+      if (!got || got.value.location !== loc) return;
+      const entry: CachedEmbedding = got.value.embedding ? { embedding: Float32Array.from(got.value.embedding) } : { error: got.value.error! };
+      this.remember(loc, entry);
+      found.set(loc, entry);
+    });
+    return found;
+  }
+
+  async putMany(entries: Array<[string, CachedEmbedding]>, concurrency = 8): Promise<void> {
+    await mapLimit(entries, concurrency, async ([loc, entry]) => {
+      this.remember(loc, entry);
+      const stored: StoredEmbedding = 'embedding' in entry ? { location: loc, embedding: Array.from(entry.embedding) } : { location: loc, error: entry.error };
+      await this.store.putJson(this.key(loc), stored);
+    });
+  }
+
+  private remember(loc: string, entry: CachedEmbedding): void {
+    const local = JobEmbeddingCache.local;
+    local.set(this.localKey(loc), entry);
+    while (local.size > MAX_LOCAL) local.delete(local.keys().next().value as string);
+  }
+}
+
+/** Runs fn over items with at most `limit` at once. */
+export async function mapLimit<T>(items: T[], limit: number, fn: (item: T, index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+}

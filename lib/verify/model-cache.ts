@@ -1,0 +1,173 @@
+/**
+ * Registered models loaded for serving, once per process and cached by name + version. The production
+ * alias is re-read at most every `productionTtlMs` (a cheap GET), so a promotion or rollback is picked
+ * up by running workers without a restart. Engine: onnxruntime when the version has a ready ONNX
+ * export, else tfjs (the fallback; always possible, since every version keeps its tfjs files).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { ObjectStore } from '../storage';
+import { badInput, notFound, SiamfaceError } from '../errors';
+import { loadModelFromStore } from '../model/io';
+import { selectBackend } from '../model/backend';
+import { OnnxEngine, TfjsEngine, type EmbeddingEngine } from '../infer/engine';
+import { readModelCard } from '../registry/versions';
+import { readProduction } from '../registry/production';
+import { checkModelName, versionPrefix } from '../registry/keys';
+import { onnxKey, readOnnxRecord } from '../registry/onnx-artifact';
+import type { ModelCard } from '../registry/model-card';
+import { trainingGeometry, type TrainingGeometry } from './detection-policy';
+import type { ModelRef } from './types';
+
+export type EnginePreference = 'auto' | 'onnx' | 'tfjs';
+
+export interface ServingModel {
+  name: string;
+  version: number;
+  card: ModelCard;
+  engine: EmbeddingEngine;
+  inputSize: number;
+  geometry: TrainingGeometry;
+}
+
+export interface ModelCacheOptions {
+  /** How long a read of production.json stays fresh (default 10 s). */
+  productionTtlMs?: number;
+  /** 'auto' (default): ONNX when exported, else tfjs. SIAMFACE_VERIFY_ENGINE overrides. */
+  engine?: EnginePreference;
+  /** Versions kept loaded at once (default 4); the least recently used beyond that are released. */
+  maxModels?: number;
+  /** Model name used when a request names none (default SIAMFACE_MODEL_NAME or 'siamface'). */
+  defaultName?: string;
+  log?: (message: string, fields?: Record<string, unknown>) => void;
+  now?: () => number;
+}
+
+export const DEFAULT_MODEL_NAME = 'siamface';
+
+export class ModelCache {
+  private readonly models = new Map<string, Promise<ServingModel>>();
+  private readonly productions = new Map<string, { version: number; readAt: number }>();
+  private readonly opts: Required<Omit<ModelCacheOptions, 'log' | 'now'>> & Pick<ModelCacheOptions, 'log'> & { now: () => number };
+
+  constructor(
+    private readonly store: ObjectStore,
+    options: ModelCacheOptions = {},
+  ) {
+    const envEngine = process.env.SIAMFACE_VERIFY_ENGINE as EnginePreference | undefined;
+    const engine = envEngine ?? options.engine ?? 'auto';
+    if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`engine must be 'auto', 'onnx' or 'tfjs', got ${JSON.stringify(engine)} (SIAMFACE_VERIFY_ENGINE?)`);
+    this.opts = {
+      productionTtlMs: options.productionTtlMs ?? 10_000,
+      engine,
+      maxModels: options.maxModels ?? 4,
+      defaultName: options.defaultName ?? process.env.SIAMFACE_MODEL_NAME ?? DEFAULT_MODEL_NAME,
+      log: options.log,
+      now: options.now ?? Date.now,
+    };
+  }
+
+  get defaultName(): string {
+    return this.opts.defaultName;
+  }
+
+  /** The production version of `name` (cached for productionTtlMs). */
+  async production(name: string): Promise<number> {
+    checkModelName(name);
+    const cached = this.productions.get(name);
+    const now = this.opts.now();
+    if (cached && now - cached.readAt < this.opts.productionTtlMs) return cached.version;
+    const state = await readProduction(this.store, name);
+    if (!state) throw notFound(`model ${name} has no production version (${this.store.uri(`models/${name}/production.json`)} does not exist); promote one or give a version`);
+    if (cached && cached.version !== state.alias.version) this.opts.log?.('production model changed', { name, from: cached.version, to: state.alias.version });
+    this.productions.set(name, { version: state.alias.version, readAt: now });
+    return state.alias.version;
+  }
+
+  /** Resolves a reference to a concrete version (production when none is given). */
+  async resolve(ref?: Partial<ModelRef>): Promise<{ name: string; version: number }> {
+    const name = ref?.name ?? this.opts.defaultName;
+    const version = ref?.version ?? (await this.production(name));
+    return { name, version };
+  }
+
+  /** The loaded model for a reference; loads it on first use (concurrent callers share one load). */
+  async get(ref?: Partial<ModelRef>): Promise<ServingModel> {
+    const { name, version } = await this.resolve(ref);
+    const key = `${name}@${version}`;
+    let entry = this.models.get(key);
+    if (entry) {
+      // Map order is the LRU order: move to the end.
+      this.models.delete(key);
+      this.models.set(key, entry);
+      return entry;
+    }
+    entry = this.load(name, version);
+    this.models.set(key, entry);
+    entry.catch(() => this.models.delete(key));
+    this.evict();
+    return entry;
+  }
+
+  private evict(): void {
+    while (this.models.size > this.opts.maxModels) {
+      const [key, oldest] = this.models.entries().next().value as [string, Promise<ServingModel>];
+      this.models.delete(key);
+      // Give in-flight requests time to finish with it before releasing native memory.
+      oldest.then((m) => setTimeout(() => void releaseModel(m), 60_000).unref()).catch(() => undefined);
+    }
+  }
+
+  private async load(name: string, version: number): Promise<ServingModel> {
+    const started = this.opts.now();
+    const card = await readModelCard(this.store, name, version);
+    if (card.status !== 'ready') throw new SiamfaceError('bad_input', `model ${name} version ${version} is still being published (status ${card.status})`);
+    const engine = await this.loadEngine(name, version);
+    const size = typeof card.model.inputSize === 'number' ? card.model.inputSize : card.model.inputSize[0];
+    if (engine.inputSize !== size) throw badInput(`model ${name} v${version}: the card says input ${size} px, the model takes ${engine.inputSize} px`);
+    this.opts.log?.('model loaded for verification', { name, version, engine: engine.describe(), ms: this.opts.now() - started });
+    return { name, version, card, engine, inputSize: engine.inputSize, geometry: trainingGeometry(card) };
+  }
+
+  private async loadEngine(name: string, version: number): Promise<EmbeddingEngine> {
+    const pref = this.opts.engine;
+    if (pref !== 'tfjs') {
+      const record = await readOnnxRecord(this.store, name, version);
+      if (record?.status === 'ready') return OnnxEngine.create(await this.store.getBuffer(onnxKey(name, version)), { log: this.opts.log });
+      if (pref === 'onnx') throw notFound(`model ${name} v${version} has no ONNX export${record ? ` (export failed: ${record.reason})` : ''}`);
+    }
+    if (!(tf.engine() as unknown as { backendName?: string | null }).backendName) await selectBackend('auto', { log: this.opts.log });
+    return new OwnedTfjsEngine(await loadModelFromStore(this.store, versionPrefix(name, version)));
+  }
+
+  /** Releases every loaded model. */
+  async dispose(): Promise<void> {
+    const all = [...this.models.values()];
+    this.models.clear();
+    for (const m of await Promise.allSettled(all)) if (m.status === 'fulfilled') await releaseModel(m.value);
+  }
+}
+
+/** A TfjsEngine that owns its model (the cache loaded it), so disposing it frees the weights. */
+class OwnedTfjsEngine extends TfjsEngine {
+  constructor(private readonly owned: tf.LayersModel) {
+    super(owned);
+  }
+
+  override async dispose(): Promise<void> {
+    this.owned.dispose();
+  }
+}
+
+async function releaseModel(m: ServingModel): Promise<void> {
+  await m.engine.dispose().catch(() => undefined);
+}
+
+const shared = new Map<string, ModelCache>();
+
+/** The process-wide cache of a bucket's models (workers and the CLI share one per bucket). */
+export function sharedModelCache(store: ObjectStore, options?: ModelCacheOptions): ModelCache {
+  const key = store.uri('');
+  let cache = shared.get(key);
+  if (!cache) shared.set(key, (cache = new ModelCache(store, options)));
+  return cache;
+}
