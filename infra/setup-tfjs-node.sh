@@ -204,7 +204,7 @@ mkdir -p "$TOOLS_DIR"
 # One builder at a time per cache (a developer and CI may run this together).
 exec 9>"$TOOLS_DIR/.tfjs-node.lock"
 command -v flock >/dev/null 2>&1 && flock 9
-if [[ -f "$CACHE/MANIFEST" && -f "$CACHE/package/lib/napi-v$NAPI/tfjs_binding.node" ]]; then
+if [[ -f "$CACHE/MANIFEST" && -f "$CACHE/package/lib/napi-v$NAPI/tfjs_binding.node" && -f "$CACHE/deps/lib/libtensorflow_cc.so.2" ]]; then
   log "using the cached build $CACHE"
 else
   build_cache
