@@ -39,10 +39,33 @@ async function ensureStack(): Promise<StackInfo> {
 }
 
 export async function useStack(fileTag: string): Promise<TestStack> {
-  const info = await ensureStack();
+  return connectStack(await ensureStack(), fileTag);
+}
+
+/**
+ * A stack of this test file's own, on free ports, for tests that stop and restart Temporal or MinIO.
+ * `options` drives infra/local-stack's startService/stopService.
+ */
+export async function usePrivateStack(fileTag: string): Promise<TestStack & { options: StackOptions }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `siamface-${fileTag}-`));
+  const options = await privateStackOptions(dir);
+  const info = await stackUp(options);
+  const stack = await connectStack(info, fileTag, { endpoint: info.minio.endpoint, accessKeyId: options.accessKey, secretAccessKey: options.secretKey });
+  return {
+    ...stack,
+    options,
+    async close() {
+      await stack.close();
+      await stackDown(options);
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function connectStack(info: StackInfo, fileTag: string, s3Overrides: Partial<S3Config> = {}): Promise<TestStack> {
   const suffix = `${fileTag}-${process.pid}-${Date.now().toString(36)}`.toLowerCase().replace(/[^a-z0-9-]/g, '-');
   const bucket = `t-${suffix}`.slice(0, 63).replace(/-+$/, '');
-  const s3 = { ...s3Config(), bucket };
+  const s3 = { ...s3Config(), ...s3Overrides, forcePathStyle: true, bucket };
   const store = new ObjectStore(s3);
   await store.ensureBucket();
   const connection = await Connection.connect({ address: info.temporal.address });
