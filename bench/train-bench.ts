@@ -21,6 +21,7 @@ import { privateStackOptions, stackDown, stackUp, type StackOptions } from '../i
 import { buildEmbeddingTower, countParams, selectBackend, type BackendPreference } from '../lib/model';
 import { PairBatchLoader, ShardImageSource, batchTensors, loadPairs } from '../lib/train/data-loader';
 import { setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
+import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 import { writeTinyLfwDataset } from '../test/integration/train/lfw-shards';
 
 interface ChildSpec {
@@ -59,6 +60,11 @@ async function child(spec: ChildSpec): Promise<void> {
   const t0 = Date.now();
   const model = buildEmbeddingTower({ inputSize: spec.size });
   const buildSec = (Date.now() - t0) / 1000;
+  // As trainModel does on tfjs-node: fused native gradients and batch norm.
+  if (sel.backend === 'tensorflow') {
+    registerNativeTrainingKernels();
+    useNativeBatchNormTraining(model);
+  }
   const pairs = await loadPairs(store, spec.pairsKey);
   const source = await ShardImageSource.open(store, spec.manifestKey, { imageSize: spec.size, decodedCacheImages: 4096, shardCacheBytes: 1 << 30, splits: ['train'] });
   const total = spec.warmup + spec.steps;

@@ -22,6 +22,7 @@ import type { DatasetManifest } from '../data/dataset-manifest';
 import { buildEmbeddingTower, setBackboneTrainable, selectBackend, IMAGENET_MEAN, IMAGENET_STD, type BackendSelection, type ModelConfig } from '../model';
 import { loadKerasWeights, resolveImagenetWeights } from '../model/keras-weights';
 import { saveModelToStore } from '../model/io';
+import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
 import { PairBatchLoader, ShardImageSource, batchTensors, parsePairsCsv, type DataCursor, type LabelledPair } from './data-loader';
 import { latestCompleteCheckpoint, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, type BestSoFar, type CheckpointRef } from './checkpoint';
@@ -120,6 +121,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   const cfg = resolveTrainConfig(input.config ?? {});
   const backend = await (opts.selectBackend ?? ((p) => selectBackend(p, { log: ctx.log })))(cfg.backend);
   ctx.log('training backend', { backend: backend.backend, detail: backend.detail });
+  // tfjs-node: TensorFlow's fused ReluGrad / FusedBatchNormGradV2 instead of tfjs's element-wise chains.
+  if (backend.backend === 'tensorflow') registerNativeTrainingKernels();
 
   // --- data ---------------------------------------------------------------------------------
   const manifest = await store.getJson<DatasetManifest>(input.manifestKey);
@@ -167,6 +170,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
 
   // --- model, and where to start --------------------------------------------------------------
   const model = withSeededMathRandom(`${cfg.seed}\u0000init`, () => buildEmbeddingTower(modelConfigOf(cfg)));
+  if (backend.backend === 'tensorflow') useNativeBatchNormTraining(model);
   try {
     const ckpt: CheckpointRef | null = await latestCompleteCheckpoint(store, runId, { configHash });
     let startStep = 0;

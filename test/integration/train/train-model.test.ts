@@ -56,7 +56,7 @@ test('a full run validates each epoch, keeps K checkpoints and exports a loadabl
   assert.equal(result.epochs, 3);
   assert.equal(result.stoppedEarly, false);
   assert.equal(result.resumedFromStep, undefined);
-  assert.equal(result.backend, 'wasm');
+  assert.equal(result.backend, tf.getBackend(), 'the backend in use (wasm unless SIAMFACE_TF_BACKEND overrides)');
   assert.ok(result.bestValAuc !== null && result.bestValAuc >= 0 && result.bestValAuc <= 1, `best AUC ${result.bestValAuc}`);
   assert.equal(result.exported.weights, 'best');
   assert.equal(result.exported.step, result.bestStep);
@@ -77,7 +77,7 @@ test('a full run validates each epoch, keeps K checkpoints and exports a loadabl
   const sidecar = await stack.store.getJson<SiamfaceModelJson>(`${result.modelKey}siamface-model.json`);
   assert.equal(sidecar.preprocessing.inputSize, 32);
   assert.deepEqual(sidecar.model.blocks, [1, 1]);
-  assert.equal(sidecar.backend.backend, 'wasm');
+  assert.equal(sidecar.backend.backend, result.backend);
   assert.equal(sidecar.result.steps, 12);
   const run = await stack.store.getJson<{ status: string; attempts: unknown[] }>(runJsonKey('full'));
   assert.equal(run.status, 'completed');
