@@ -1,0 +1,311 @@
+/**
+ * Verification on the real stack with a really trained and promoted tiny model (the full
+ * trainingPipeline on an LFW subset, in-process workers, ~20 s): ONNX export at promotion, verify on
+ * real faces-dev photos with detection + alignment, per-image errors, the CLI's exit codes, and batch
+ * jobs (bad rows, continue-as-new, a SIGKILLed worker) yielding exactly one result per input row.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import sharp from 'sharp';
+import type { Worker } from '@temporalio/worker';
+import { useStack, type TestStack } from '../../support/stack';
+import { sharedSet, subsetOf } from '../../support/shared-data';
+import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
+import { createSiamfaceWorker } from '../../../workers/worker-options';
+import { cpuActivities, gpuActivities } from '../../../activities';
+import { configureProgressSignals } from '../../../activities/support';
+import { readOnnxRecord, onnxKey, ONNX_PARITY_TOLERANCE } from '../../../lib/registry/onnx-artifact';
+import { ModelCache } from '../../../lib/verify/model-cache';
+import { verifyPair } from '../../../lib/verify/verify-pair';
+import { ImageError } from '../../../lib/verify/prepare-image';
+import { parseResultLines, verifyChunk, type BatchSummary } from '../../../lib/verify/batch-job';
+import { localRunContext } from '../../../lib/progress';
+import { resultsKey, summaryKey, chunkKey } from '../../../lib/verify/job-layout';
+import type { BatchVerifyInput, BatchVerifyStatus } from '../../../lib/verify/batch-status';
+import type { BatchResultRow } from '../../../lib/verify/types';
+
+const DIST = path.resolve(__dirname, '..', '..', '..');
+let stack: TestStack;
+let workers: Worker[] = [];
+let running: Promise<void>[] = [];
+let model: { name: string; version: number };
+let queues: { cpu: string; gpu: string };
+const children: ChildProcess[] = [];
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-verify-'));
+
+before(async () => {
+  stack = await useStack('verify');
+  queues = { cpu: stack.queue('cpu'), gpu: stack.queue('gpu') };
+  const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
+  const bundle = await stack.workflowBundle();
+  const cpu = await createSiamfaceWorker({ taskQueue: queues.cpu, activities: cpuActivities({ store: stack.store }), withWorkflows: true, workflowBundle: bundle, connection: stack.nativeConnection, temporal });
+  const gpu = await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
+  configureProgressSignals(stack.client);
+  workers = [cpu.worker, gpu.worker];
+  running = workers.map((w) => w.run());
+  const dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
+  const result = (await stack.client.workflow.execute('trainingPipeline', {
+    taskQueue: queues.cpu,
+    workflowId: `verify-train-${Date.now()}`,
+    args: [tinyPipelineConfig(dataset, queues)],
+  })) as { promotion: { outcome: string; version: number } };
+  assert.equal(result.promotion.outcome, 'promoted');
+  model = { name: 'tiny', version: result.promotion.version };
+});
+
+after(async () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+  for (const w of workers) w.shutdown();
+  await Promise.allSettled(running);
+  configureProgressSignals(undefined);
+  await stack?.close();
+});
+
+const facesDev = () => sharedSet('faces-dev');
+
+test('promotion exported the model to ONNX after a parity check, and both engines give the same distance', async () => {
+  const record = await readOnnxRecord(stack.store, model.name, model.version);
+  assert.equal(record?.status, 'ready', JSON.stringify(record));
+  assert.ok(record.status === 'ready' && record.parity.maxAbsDiff < ONNX_PARITY_TOLERANCE);
+  assert.ok(await stack.store.exists(onnxKey(model.name, model.version)));
+
+  const lfw = sharedSet('lfw-train');
+  const a = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
+  const b = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0004.jpg');
+  const onnx = new ModelCache(stack.store, { engine: 'onnx' });
+  const tfjs = new ModelCache(stack.store, { engine: 'tfjs' });
+  try {
+    const r1 = await verifyPair({ a, b, model: { name: model.name } }, { models: onnx });
+    const r2 = await verifyPair({ a, b, model }, { models: tfjs });
+    assert.equal(r1.model.engine, 'onnx');
+    assert.equal(r2.model.engine, 'tfjs');
+    assert.deepEqual(r1.model.version, model.version, 'no version given: the production one');
+    assert.ok(Math.abs(r1.distance - r2.distance) < 1e-4, `onnx ${r1.distance} vs tfjs ${r2.distance}`);
+    assert.deepEqual(r1.faces, [null, null], 'an LFW-trained (dataset-crop) model skips detection in auto mode');
+    // The default card threshold and calibration are used.
+    const card = (await onnx.get(model)).card;
+    assert.equal(r1.threshold, card.evaluation.threshold);
+    assert.equal(r1.verified, r1.distance <= r1.threshold);
+    assert.ok(r1.confidence >= 0 && r1.confidence <= 1);
+    // Bytes and s3:// inputs give the same embedding as the path.
+    await stack.store.putObject('inputs/b.jpg', fs.readFileSync(b));
+    const r3 = await verifyPair({ a: fs.readFileSync(a), b: stack.store.uri('inputs/b.jpg'), model }, { models: onnx, store: stack.store });
+    assert.ok(Math.abs(r3.distance - r1.distance) < 1e-6);
+  } finally {
+    await onnx.dispose();
+    await tfjs.dispose();
+  }
+});
+
+test('verify with detection + alignment gives a result for every pair of a faces-dev sample', async () => {
+  const lines = fs.readFileSync(path.join(facesDev(), 'pairs.csv'), 'utf8').trim().split('\n').slice(1);
+  const sample = lines.filter((_, i) => i % 160 === 0); // 11 pairs: LFW crops, grey tight crops, big photos
+  const models = new ModelCache(stack.store);
+  try {
+    for (const line of sample) {
+      const [a, b] = line.split(',');
+      const r = await verifyPair({ a: path.join(facesDev(), a), b: path.join(facesDev(), b), model, detect: 'always' }, { models });
+      assert.equal(typeof r.verified, 'boolean', line);
+      assert.ok(Number.isFinite(r.distance) && r.distance >= 0 && r.distance <= 2 + 1e-6, `${line}: distance ${r.distance}`);
+      for (const f of r.faces) {
+        assert.ok(f, `${line}: face found`);
+        assert.ok(f.score >= 0.5 && f.box.width > 10 && f.faceCount >= 1);
+        assert.ok(f.landmarks.leftEye[0] < f.landmarks.rightEye[0], 'eyes in viewer order');
+      }
+      assert.ok(r.timings.detect > 0 && r.timings.embed > 0 && r.timings.total >= r.timings.detect);
+    }
+  } finally {
+    await models.dispose();
+  }
+});
+
+test('per-image errors: no_face for a generated faceless image, bad_image for corrupt bytes, not_found for a missing file', async () => {
+  const models = new ModelCache(stack.store);
+  const face = path.join(facesDev(), 'Tony_Blair', 'Tony_Blair_0009.jpg');
+  const noFace = await sharp({ create: { width: 320, height: 240, channels: 3, background: { r: 90, g: 140, b: 200 } } })
+    .composite([{ input: Buffer.from('<svg width="320" height="240"><rect x="40" y="60" width="120" height="90" fill="#d33"/><circle cx="240" cy="120" r="50" fill="#3a3"/></svg>'), top: 0, left: 0 }])
+    .jpeg()
+    .toBuffer();
+  const corrupt = fs.readFileSync(face).subarray(0, 600);
+  const expectCode = async (b: Buffer | string, code: string) => {
+    await assert.rejects(verifyPair({ a: face, b, model, detect: 'always' }, { models }), (err: unknown) => {
+      assert.ok(err instanceof ImageError, String(err));
+      assert.equal(err.imageCode, code);
+      assert.equal(err.details?.which, 'b');
+      return true;
+    });
+  };
+  try {
+    await expectCode(noFace, 'no_face');
+    await expectCode(corrupt, 'bad_image');
+    await expectCode(Buffer.from('not an image at all'), 'bad_image');
+    await expectCode(path.join(tmp, 'missing.jpg'), 'not_found');
+  } finally {
+    await models.dispose();
+  }
+});
+
+test('a photo with two faces: the largest one is used (documented default) and the face count is reported', async () => {
+  const big = await sharp(path.join(facesDev(), 'Tony_Blair', 'Tony_Blair_0009.jpg')).resize(250, 250).toBuffer();
+  const small = await sharp(path.join(facesDev(), 'Colin_Powell', 'Colin_Powell_0002.jpg')).resize(150, 150).toBuffer();
+  const composite = await sharp({ create: { width: 460, height: 270, channels: 3, background: { r: 128, g: 128, b: 128 } } })
+    .composite([
+      { input: big, left: 10, top: 10 },
+      { input: small, left: 290, top: 60 },
+    ])
+    .jpeg({ quality: 95 })
+    .toBuffer();
+  const models = new ModelCache(stack.store);
+  try {
+    const r = await verifyPair({ a: composite, b: big, model, detect: 'always' }, { models });
+    const f = r.faces[0]!;
+    assert.equal(f.faceCount, 2);
+    const cx = f.box.x + f.box.width / 2;
+    assert.ok(cx < 260, `the larger face (left) was chosen, box centre x ${cx}`);
+    // Same face as the lone image: closer than to the other face.
+    const other = await verifyPair({ a: small, b: big, model, detect: 'always' }, { models });
+    assert.ok(r.distance < other.distance, `composite->big ${r.distance} should be below small->big ${other.distance}`);
+  } finally {
+    await models.dispose();
+  }
+});
+
+function stackEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: stack.info.temporal.address,
+    TEMPORAL_NAMESPACE: stack.info.temporal.namespace,
+    SIAMFACE_S3_ENDPOINT: stack.s3.endpoint!,
+    SIAMFACE_S3_BUCKET: stack.s3.bucket,
+    AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+    ...extra,
+  };
+}
+
+test('siamface verify: JSON result and exit codes 0 (same), 1 (different), 2 (error)', () => {
+  const lfw = sharedSet('lfw-train');
+  const a = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
+  const b = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0004.jpg');
+  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), 'verify', ...args], { env: stackEnv(), encoding: 'utf8', timeout: 120_000 });
+  const same = cli(a, a, '--model', 'tiny', '--json');
+  assert.equal(same.status, 0, same.stderr + same.stdout);
+  const json = JSON.parse(same.stdout.trim().split('\n').at(-1)!);
+  assert.equal(json.verified, true);
+  assert.ok(json.distance < 1e-3);
+  const different = cli(a, b, '--model', `tiny:${model.version}`, '--threshold', '0');
+  assert.equal(different.status, 1, different.stderr + different.stdout);
+  assert.match(different.stdout, /DIFFERENT people: distance/);
+  const missing = cli(a, path.join(tmp, 'nope.jpg'), '--model', 'tiny');
+  assert.equal(missing.status, 2);
+  assert.equal(JSON.parse(missing.stdout.split('\n')[0]).error.code, 'not_found');
+});
+
+/** The batch input: `n` LFW pairs (relative paths) plus bad rows; returns the text and the expected error rows. */
+function batchInput(n: number): { text: string; rows: number; bad: Map<number, string> } {
+  const lines = fs.readFileSync(path.join(sharedSet('lfw-train'), 'pairs.csv'), 'utf8').trim().split('\n');
+  const pairs = lines.slice(1, 1 + n);
+  const corrupt = path.join(tmp, 'corrupt.jpg');
+  fs.writeFileSync(corrupt, fs.readFileSync(path.join(sharedSet('lfw-train'), pairs[0].split(',')[0])).subarray(0, 500));
+  const body = [...pairs];
+  const bad = new Map<number, string>();
+  const insert = (at: number, line: string, code: string) => {
+    body.splice(at, 0, line);
+    for (const [r, c] of [...bad.entries()].sort((x, y) => y[0] - x[0])) {
+      if (r < at) continue;
+      bad.delete(r);
+      bad.set(r + 1, c);
+    }
+    bad.set(at, code);
+  };
+  insert(7, `${pairs[3].split(',')[0]},No_One/No_One_0001.jpg,1`, 'not_found');
+  insert(60, `${corrupt},${pairs[5].split(',')[1]},0`, 'bad_image');
+  insert(131, 'just-one-field', 'bad_row');
+  insert(132, 'a,b,c,d,e', 'bad_row');
+  return { text: `${lines[0]}\n${body.join('\n')}\n\n`, rows: body.length, bad };
+}
+
+function checkResults(rows: BatchResultRow[], expectedRows: number, bad: Map<number, string>, summary: BatchSummary): void {
+  assert.equal(rows.length, expectedRows, 'exactly one result line per input row');
+  rows.forEach((r, i) => assert.equal(r.row, i, `row ${i} in order, once`));
+  for (const r of rows) {
+    const want = bad.get(r.row);
+    if (want) assert.equal('error' in r && r.error.code, want, `row ${r.row}: ${JSON.stringify(r)}`);
+    else assert.ok(!('error' in r), `row ${r.row} unexpectedly failed: ${JSON.stringify(r)}`);
+  }
+  const verified = rows.filter((r) => 'verified' in r && r.verified).length;
+  assert.equal(summary.rows, expectedRows);
+  assert.equal(summary.verified, verified);
+  assert.equal(summary.notVerified, expectedRows - bad.size - verified);
+  assert.equal(summary.errors.total, bad.size);
+  assert.deepEqual(summary.errors.byCode, { not_found: 1, bad_image: 1, bad_row: 2 });
+  assert.equal(summary.model.version, model.version);
+}
+
+test('batch job: 300 LFW pairs + bad rows -> exactly one result per row, bad rows as errors, continue-as-new, summary matches', async () => {
+  const { text, rows, bad } = batchInput(300);
+  const jobId = `batch-${Date.now()}`;
+  await stack.store.putObject(`jobs/${jobId}/input.csv`, text);
+  const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model: { name: model.name }, chunkSize: 40, concurrency: 2, continueAsNewEveryChunks: 3, baseUri: sharedSet('lfw-train') };
+  const handle = await stack.client.workflow.start('batchVerify', { taskQueue: queues.cpu, workflowId: `bv-${jobId}`, args: [args] });
+  const summary = (await handle.result()) as BatchSummary;
+  const results = parseResultLines((await stack.store.getBuffer(resultsKey(jobId))).toString());
+  checkResults(results, rows, bad, summary);
+  assert.deepEqual(await stack.store.getJson(summaryKey(jobId)), summary);
+  const status = await handle.query<BatchVerifyStatus>('status');
+  assert.equal(status.state, 'done');
+  assert.equal(status.pairsDone, rows);
+  assert.ok(status.continuedAsNew >= 2, `continued as new ${status.continuedAsNew} times (8 chunks, every 3)`);
+  // A retried chunk that was already written returns its summary without re-writing it.
+  const before = await stack.store.head(chunkKey(jobId, 1));
+  const models = new ModelCache(stack.store);
+  const again = await verifyChunk(stack.store, models, { jobId, chunkIndex: 1 }, localRunContext());
+  assert.equal(again.alreadyDone, true);
+  assert.equal(again.rows, 40);
+  assert.equal((await stack.store.head(chunkKey(jobId, 1)))?.etag, before?.etag);
+});
+
+test('batch job survives a SIGKILLed worker mid-job: exactly one result per row, summary matches', async () => {
+  const queue = stack.queue('kill');
+  const { text, rows, bad } = batchInput(300);
+  const jobId = `kill-${Date.now()}`;
+  const csv = path.join(tmp, 'kill-input.csv');
+  fs.writeFileSync(csv, text);
+  await stack.store.putObject(`jobs/${jobId}/input.csv`, fs.readFileSync(csv));
+  const startWorker = () => {
+    const child = spawn(process.execPath, [path.join(DIST, 'workers', 'cpu-worker.js')], {
+      env: stackEnv({ SIAMFACE_CPU_TASK_QUEUE: queue, SIAMFACE_CPU_CONCURRENCY: '2' }),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let log = '';
+    child.stdout!.on('data', (d) => (log += d));
+    child.stderr!.on('data', (d) => (log += d));
+    children.push(child);
+    return { child, log: () => log };
+  };
+  const first = startWorker();
+  const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model: { name: model.name }, chunkSize: 10, concurrency: 2, continueAsNewEveryChunks: 10, baseUri: sharedSet('lfw-train'), chunkHeartbeatTimeoutSeconds: 5 };
+  const handle = await stack.client.workflow.start('batchVerify', { taskQueue: queue, workflowId: `bv-${jobId}`, args: [args], workflowTaskTimeout: '5s' });
+  let status: BatchVerifyStatus | undefined;
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    status = await handle.query<BatchVerifyStatus>('status').catch(() => undefined);
+    if (status && status.chunksDone >= 3) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.ok(status && status.chunksDone >= 3, `the first worker made progress: ${first.log()}`);
+  first.child.kill('SIGKILL');
+  const doneAtKill = (await stack.store.listAll(`jobs/${jobId}/chunks/`)).length;
+  assert.ok(doneAtKill < status.chunks!, `killed mid-job (${doneAtKill} of ${status.chunks} chunks written)`);
+  const second = startWorker();
+  const summary = (await handle.result()) as BatchSummary;
+  const results = parseResultLines((await stack.store.getBuffer(resultsKey(jobId))).toString());
+  checkResults(results, rows, bad, summary);
+  assert.equal((await stack.store.listAll(`jobs/${jobId}/chunks/`)).length, status.chunks);
+  assert.ok(await stack.store.exists(chunkKey(jobId, status.chunks! - 1)));
+  second.child.kill('SIGTERM');
+});
