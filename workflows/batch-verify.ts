@@ -6,7 +6,7 @@
  * for millions of pairs. Chunks are idempotent, so a killed worker or a retried chunk never duplicates
  * or drops a result row.
  */
-import { ApplicationFailure, continueAsNew, defineQuery, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
+import { ApplicationFailure, ContinueAsNew, continueAsNew, defineQuery, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
 import type { BatchSummary, ChunkSummary } from '../lib/verify/batch-job';
 import { emptyCounters, type BatchCarry, type BatchVerifyInput, type BatchVerifyStatus } from '../lib/verify/batch-status';
@@ -125,7 +125,7 @@ export async function batchVerify(input: BatchVerifyInput, carry?: BatchCarry): 
     upsertSearchAttributes({ SiamfaceStage: ['batch-done'] });
     return summary;
   } catch (err) {
-    status.state = 'failed';
+    if (!(err instanceof ContinueAsNew)) status.state = 'failed';
     throw err;
   }
 }

@@ -10,7 +10,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
 import sharp from 'sharp';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { useStack, type TestStack } from '../../support/stack';
 import { sharedSet, subsetOf } from '../../support/shared-data';
@@ -20,13 +22,14 @@ import { cpuActivities, gpuActivities } from '../../../activities';
 import { configureProgressSignals } from '../../../activities/support';
 import { readOnnxRecord, onnxKey, ONNX_PARITY_TOLERANCE } from '../../../lib/registry/onnx-artifact';
 import { ModelCache } from '../../../lib/verify/model-cache';
+import { productionKey } from '../../../lib/registry/keys';
 import { verifyPair } from '../../../lib/verify/verify-pair';
 import { ImageError } from '../../../lib/verify/prepare-image';
 import { parseResultLines, verifyChunk, type BatchSummary } from '../../../lib/verify/batch-job';
 import { localRunContext } from '../../../lib/progress';
 import { resultsKey, summaryKey, chunkKey } from '../../../lib/verify/job-layout';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../../lib/verify/batch-status';
-import type { BatchResultRow } from '../../../lib/verify/types';
+import type { BatchResultRow, VerifyResult } from '../../../lib/verify/types';
 
 const DIST = path.resolve(__dirname, '..', '..', '..');
 let stack: TestStack;
@@ -95,10 +98,45 @@ test('promotion exported the model to ONNX after a parity check, and both engine
     await stack.store.putObject('inputs/b.jpg', fs.readFileSync(b));
     const r3 = await verifyPair({ a: fs.readFileSync(a), b: stack.store.uri('inputs/b.jpg'), model }, { models: onnx, store: stack.store });
     assert.ok(Math.abs(r3.distance - r1.distance) < 1e-6);
+    // http(s):// inputs, through the verifyPair activity.
+    const server = http.createServer((req, res) => {
+      if (req.url === '/b.jpg') res.end(fs.readFileSync(b));
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      const acts = cpuActivities({ store: stack.store });
+      const r4 = (await new MockActivityEnvironment().run(acts.verifyPair, { a: { base64: fs.readFileSync(a).toString('base64') }, b: `${url}/b.jpg`, model })) as VerifyResult;
+      assert.ok(Math.abs(r4.distance - r1.distance) < 1e-6);
+      await assert.rejects(new MockActivityEnvironment().run(acts.verifyPair, { a, b: `${url}/missing.jpg`, model }), (err: Error & { type?: string; nonRetryable?: boolean }) => {
+        assert.equal(err.type, 'not_found');
+        assert.equal(err.nonRetryable, true);
+        return true;
+      });
+    } finally {
+      server.close();
+    }
   } finally {
     await onnx.dispose();
     await tfjs.dispose();
   }
+});
+
+test('the model cache re-reads production.json at most every TTL, so a promotion is picked up without a restart', async () => {
+  const name = 'alias-only';
+  let now = 1_000_000;
+  const cache = new ModelCache(stack.store, { productionTtlMs: 5_000, now: () => now });
+  await assert.rejects(cache.production(name), /has no production version/);
+  const alias = (version: number) => ({ schemaVersion: 1, name, version, since: new Date().toISOString(), action: 'promote', reason: 'test', history: [] });
+  const first = await stack.store.putJson(productionKey(name), alias(1), { ifNoneMatch: '*' });
+  assert.equal(await cache.production(name), 1);
+  await stack.store.putJson(productionKey(name), alias(2), { ifMatch: first.etag });
+  now += 1_000;
+  assert.equal(await cache.production(name), 1, 'still fresh: not re-read');
+  now += 5_000;
+  assert.equal(await cache.production(name), 2, 'stale: re-read, the promotion is seen');
+  assert.deepEqual(await cache.resolve({ name, version: 7 }), { name, version: 7 }, 'an explicit version bypasses the alias');
 });
 
 test('verify with detection + alignment gives a result for every pair of a faces-dev sample', async () => {
@@ -205,6 +243,35 @@ test('siamface verify: JSON result and exit codes 0 (same), 1 (different), 2 (er
   assert.equal(JSON.parse(missing.stdout.split('\n')[0]).error.code, 'not_found');
 });
 
+test('siamface batch-verify uploads a local file, shows progress until done, and copies the results to --out', async () => {
+  const lfw = sharedSet('lfw-train');
+  const lines = fs.readFileSync(path.join(lfw, 'pairs.csv'), 'utf8').trim().split('\n').slice(1, 31);
+  const dir = fs.mkdtempSync(path.join(tmp, 'cli-'));
+  // Paths stay relative: the CLI resolves them against the CSV's folder (linked identity folders here).
+  for (const id of new Set(lines.flatMap((l) => l.split(',').slice(0, 2).map((p) => p.split('/')[0])))) fs.symlinkSync(path.join(lfw, id), path.join(dir, id));
+  fs.writeFileSync(path.join(dir, 'pairs.csv'), `a,b,label\n${lines.join('\n')}\n`);
+  const jobId = `cli-${Date.now()}`;
+  const out = `s3://${stack.s3.bucket}/exports/${jobId}/`;
+  const args = [path.join(DIST, 'cli', 'siamface.js'), 'batch-verify', path.join(dir, 'pairs.csv'), '--model', 'tiny', '--chunk-size', '8', '--job-id', jobId, '--queue', queues.cpu, '--out', out];
+  const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, args, { env: stackEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+  assert.equal(run.status, 0, run.stderr + run.stdout);
+  assert.match(run.stdout, new RegExp(`uploaded .*pairs.csv to s3://${stack.s3.bucket}/jobs/${jobId}/input.csv`));
+  assert.match(run.stdout, /done: 30 pairs/);
+  const rows = parseResultLines((await stack.store.getBuffer(`exports/${jobId}/results.jsonl`)).toString());
+  assert.equal(rows.length, 30);
+  assert.ok(rows.every((r) => !('error' in r)), 'relative paths resolved against the CSV folder');
+  const summary = await stack.store.getJson<BatchSummary>(`exports/${jobId}/summary.json`);
+  assert.equal(summary.rows, 30);
+  assert.equal(summary.labelled.rows, 30);
+});
+
 /** The batch input: `n` LFW pairs (relative paths) plus bad rows; returns the text and the expected error rows. */
 function batchInput(n: number): { text: string; rows: number; bad: Map<number, string> } {
   const lines = fs.readFileSync(path.join(sharedSet('lfw-train'), 'pairs.csv'), 'utf8').trim().split('\n');
@@ -307,5 +374,15 @@ test('batch job survives a SIGKILLed worker mid-job: exactly one result per row,
   checkResults(results, rows, bad, summary);
   assert.equal((await stack.store.listAll(`jobs/${jobId}/chunks/`)).length, status.chunks);
   assert.ok(await stack.store.exists(chunkKey(jobId, status.chunks! - 1)));
+  // Each unique image was embedded once for the job (one cache entry each, errors included).
+  const unique = new Set(
+    text
+      .split('\n')
+      .slice(1)
+      .map((l) => l.split(','))
+      .filter((c) => c.length === 3)
+      .flatMap((c) => [c[0], c[1]]),
+  );
+  assert.equal((await stack.store.listAll(`jobs/${jobId}/embeddings/`)).length, unique.size);
   second.child.kill('SIGTERM');
 });
