@@ -12,3 +12,13 @@ export async function connectClient(): Promise<{ client: Client; close: () => Pr
   }
   return { client: new Client({ connection, namespace: cfg.namespace }), close: () => connection.close() };
 }
+
+/** Runs fn with a connected client and always closes the connection. */
+export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+  const { client, close } = await connectClient();
+  try {
+    return await fn(client);
+  } finally {
+    await close();
+  }
+}

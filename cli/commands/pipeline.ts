@@ -6,7 +6,7 @@ import { readStackInfo, TASK_QUEUES } from '../../lib/config';
 import { resolvePipelineConfig, type PipelineConfigInput } from '../../lib/pipeline/config';
 import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { readKaggleCredentials } from '../../lib/data/kaggle';
-import { connectClient } from '../temporal-client';
+import { withClient } from '../temporal-client';
 
 interface StartOptions {
   config?: string;
@@ -123,51 +123,41 @@ export function registerPipelineCommands(program: Command): void {
 
   startOpts(pipeline.command('start').description('start a pipeline and return its workflow id')).action(async (opts: StartOptions) => {
     const input = buildPipelineInput(opts);
-    const { client, close } = await connectClient();
-    try {
+    await withClient(async (client) => {
       const handle = await startPipeline(client, input, opts);
       console.log(`started ${handle.workflowId}`);
       const url = uiWorkflowUrl(handle.workflowId);
       if (url) console.log(`watch it: ${url}`);
-    } finally {
-      await close();
-    }
+    });
   });
 
   startOpts(pipeline.command('run').description('start a pipeline, follow its progress and print the results')).action(async (opts: StartOptions) => {
     const input = buildPipelineInput(opts);
-    const { client, close } = await connectClient();
-    try {
+    await withClient(async (client) => {
       const handle = await startPipeline(client, input, opts);
       console.log(`started ${handle.workflowId}`);
       const url = uiWorkflowUrl(handle.workflowId);
       if (url) console.log(`watch it in the Temporal UI: ${url}`);
       printResult(await followPipeline(handle));
-    } finally {
-      await close();
-    }
+    });
   });
 
   pipeline
     .command('status <workflowId>')
     .description("a pipeline's stage, live progress, outputs and metrics")
     .action(async (workflowId: string) => {
-      const { client, close } = await connectClient();
-      try {
+      await withClient(async (client) => {
         const handle = client.workflow.getHandle(workflowId);
-        const desc = await handle.describe();
+        const desc = await handle.describe().catch((err: unknown) => {
+          throw err instanceof WorkflowNotFoundError ? new Error(`no workflow '${workflowId}'`) : err;
+        });
         console.log(`${workflowId}: ${desc.status.name}`);
         try {
           console.log(JSON.stringify(await handle.query<PipelineStatus>('status'), null, 2));
         } catch (err) {
           console.log(`(status query unavailable: ${(err as Error).message})`);
         }
-      } catch (err) {
-        if (err instanceof WorkflowNotFoundError) throw new Error(`no workflow '${workflowId}'`);
-        throw err;
-      } finally {
-        await close();
-      }
+      });
     });
 
   pipeline
@@ -175,8 +165,7 @@ export function registerPipelineCommands(program: Command): void {
     .description('start a failed, cancelled or terminated pipeline again with its original config: finished stages are skipped and training continues from its last checkpoint')
     .option('--no-follow', 'return once started')
     .action(async (workflowId: string, opts: { follow: boolean }) => {
-      const { client, close } = await connectClient();
-      try {
+      await withClient(async (client) => {
         const old = client.workflow.getHandle(workflowId);
         const desc = await old.describe();
         if (desc.status.name === 'RUNNING') throw new Error(`${workflowId} is still running: nothing to resume`);
@@ -189,9 +178,7 @@ export function registerPipelineCommands(program: Command): void {
         const handle = await client.workflow.start('trainingPipeline', { taskQueue: desc.taskQueue, workflowId, args: [input] });
         console.log(`resumed ${workflowId} (new run ${handle.firstExecutionRunId}); previous run ${desc.runId} ended ${desc.status.name}`);
         if (opts.follow) printResult(await followPipeline(handle));
-      } finally {
-        await close();
-      }
+      });
     });
 
   pipeline
@@ -199,25 +186,19 @@ export function registerPipelineCommands(program: Command): void {
     .description('stop training early; the pipeline continues to evaluation with the best checkpoint')
     .option('--reason <text>', 'recorded in the status', 'requested from the CLI')
     .action(async (workflowId: string, opts: { reason: string }) => {
-      const { client, close } = await connectClient();
-      try {
+      await withClient(async (client) => {
         await client.workflow.getHandle(workflowId).signal('stopTraining', { reason: opts.reason });
         console.log(`stop requested for ${workflowId}`);
-      } finally {
-        await close();
-      }
+      });
     });
 
   pipeline
     .command('cancel <workflowId>')
     .description('cancel a pipeline; a running training step saves a checkpoint first')
     .action(async (workflowId: string) => {
-      const { client, close } = await connectClient();
-      try {
+      await withClient(async (client) => {
         await client.workflow.getHandle(workflowId).cancel();
         console.log(`cancellation requested for ${workflowId}`);
-      } finally {
-        await close();
-      }
+      });
     });
 }

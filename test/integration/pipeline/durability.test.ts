@@ -13,7 +13,7 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { usePrivateStack, type TestStack } from '../../support/stack';
 import { startWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { subsetOf } from '../../support/shared-data';
-import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
+import { tinyPipelineConfig, TINY_TRAINING } from '../../support/pipeline-fixtures';
 import { startService, stopService, waitServiceHealthy, type StackOptions } from '../../../infra/local-stack';
 import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
 import { readShardIndex } from '../../../lib/data/shard-format';
@@ -67,17 +67,7 @@ test('GPU worker SIGKILLed during training and the Temporal server restarted: th
   await Promise.all([cpu.ready, gpu1.ready]);
 
   const input = tinyPipelineConfig(dataset, queues, {
-    training: {
-      model: { blocks: [1, 1], growthRate: 8, headUnits: [32, 16], embeddingDim: 8 },
-      weights: { kind: 'none' },
-      batchSize: 4,
-      phase1: { steps: 6, lr: 1e-3 },
-      phase2: { steps: 30, lr: 1e-4 },
-      warmupSteps: 1,
-      checkpointEverySteps: 2,
-      valPairsLimit: 8,
-      backend: 'wasm',
-    },
+    training: { ...TINY_TRAINING, phase1: { steps: 6, lr: 1e-3 }, phase2: { steps: 30, lr: 1e-4 }, valPairsLimit: 8 },
     heartbeatTimeoutSeconds: { data: 20, train: 8, evaluate: 20 },
   });
   const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `durability-kill-${Date.now()}`, args: [input] });
