@@ -20,7 +20,7 @@ import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { createSiamfaceWorker } from '../../../workers/worker-options';
 import { cpuActivities, gpuActivities } from '../../../activities';
 import { configureProgressSignals } from '../../../activities/support';
-import { readOnnxRecord, onnxKey, ONNX_PARITY_TOLERANCE } from '../../../lib/registry/onnx-artifact';
+import { ensureOnnxExport, readOnnxRecord, onnxKey, ONNX_PARITY_TOLERANCE } from '../../../lib/registry/onnx-artifact';
 import { ModelCache } from '../../../lib/verify/model-cache';
 import { productionKey } from '../../../lib/registry/keys';
 import { verifyPair } from '../../../lib/verify/verify-pair';
@@ -121,6 +121,19 @@ test('promotion exported the model to ONNX after a parity check, and both engine
     await onnx.dispose();
     await tfjs.dispose();
   }
+});
+
+test('an ONNX export that fails is recorded once with its reason and writes no file; a ready export is reused, not redone', async () => {
+  await stack.store.putJson('models/broken/versions/1/model.json', { modelTopology: { class_name: 'Nope' }, weightsManifest: [] });
+  const ctx = localRunContext();
+  const record = await ensureOnnxExport(stack.store, 'broken', 1, ctx);
+  assert.equal(record.status, 'failed');
+  assert.ok(record.status === 'failed' && record.reason.length > 0);
+  assert.equal(await stack.store.exists(onnxKey('broken', 1)), false, 'no ONNX file written');
+  assert.deepEqual(await ensureOnnxExport(stack.store, 'broken', 1, ctx), record, 'recorded once, not retried on every promotion');
+  // The ready version of the trained model: the record is reused, not re-exported.
+  const ready = await readOnnxRecord(stack.store, model.name, model.version);
+  assert.deepEqual(await ensureOnnxExport(stack.store, model.name, model.version, ctx), ready);
 });
 
 test('the model cache re-reads production.json at most every TTL, so a promotion is picked up without a restart', async () => {
