@@ -13,7 +13,7 @@ import { uploadedInputKey } from '../../lib/verify/job-layout';
 import type { ModelRef } from '../../lib/verify/types';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../lib/verify/batch-status';
 import type { BatchSummary } from '../../lib/verify/batch-job';
-import { connectClient } from '../temporal-client';
+import { withClient } from '../temporal-client';
 
 /** Exit codes of `siamface verify`. */
 export const VERIFY_EXIT = { same: 0, different: 1, error: 2 } as const;
@@ -140,8 +140,7 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
           ...(opts.threshold !== undefined ? { threshold: parseNumber('--threshold', opts.threshold) } : {}),
           detect: checkDetectMode(opts.detect),
         };
-        const { client, close } = await connectClient();
-        try {
+        await withClient(async (client) => {
           const handle = await client.workflow.start('batchVerify', { taskQueue: opts.queue, workflowId: `batch-verify-${jobId}`, args: [args] });
           print(`started job ${jobId} (workflow ${handle.workflowId}); results will be in ${s.uri(`jobs/${jobId}/results.jsonl`)}`);
           if (opts.detach) return;
@@ -173,9 +172,7 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
               `${summary.errors.total} errors${byCode ? ` (${byCode})` : ''}; model ${summary.model.name} v${summary.model.version}`,
           );
           print(`results: ${s.uri(summary.resultsKey)}${summary.output ? `, copied to ${summary.output.results}` : ''}`);
-        } finally {
-          await close();
-        }
+        });
       },
     );
 }
