@@ -18,7 +18,7 @@ trap cleanup EXIT
 node dist/test/support/prepare-run.js up "$run_dir"
 
 mkdir -p test-output
-export SIAMFACE_DATA_DIR="$run_dir" SIAMFACE_TEST_OUTPUT="$PWD/test-output"
+export SIAMFACE_DATA_DIR="$run_dir" SIAMFACE_TEST_OUTPUT="$PWD/test-output" SIAMFACE_WORKFLOW_BUNDLE="$PWD/dist/workflow-bundle.js"
 # One runner invocation so the summary at the end counts every test; files run one at a time
 # (2 cores) and each test file uses its own bucket and task queues.
 suites=(dist/test/unit dist/test/integration)

@@ -89,10 +89,15 @@ async function connectStack(info: StackInfo, fileTag: string, s3Overrides: Parti
   };
 }
 
-/** scripts/test.sh bundles the workflows once per run into this file; a lone test file bundles itself. */
+/**
+ * scripts/test.sh bundles the workflows once per run into this file and says so with
+ * SIAMFACE_WORKFLOW_BUNDLE; a test file run on its own bundles the current code itself
+ * (never a bundle left over from an earlier run).
+ */
 export const PREBUILT_BUNDLE = path.join(__dirname, '..', '..', 'workflow-bundle.js');
 
-async function loadWorkflowBundle(): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
-  if (fs.existsSync(PREBUILT_BUNDLE)) return { codePath: PREBUILT_BUNDLE };
+export async function loadWorkflowBundle(): Promise<NonNullable<WorkerOptions['workflowBundle']>> {
+  const prebuilt = process.env.SIAMFACE_WORKFLOW_BUNDLE;
+  if (prebuilt && fs.existsSync(prebuilt)) return { codePath: prebuilt };
   return bundleWorkflows();
 }

@@ -10,8 +10,7 @@ import * as path from 'node:path';
 import { Worker } from '@temporalio/worker';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils';
 import { PROJECT_ROOT } from '../../support/shared-data';
-import { PREBUILT_BUNDLE } from '../../support/stack';
-import { bundleWorkflows } from '../../../workers/worker-options';
+import { loadWorkflowBundle } from '../../support/stack';
 import { LOCAL_DEFAULTS } from '../../../lib/config';
 
 const FIXTURE = path.join(PROJECT_ROOT, 'test', 'fixtures', 'pipeline', 'training-pipeline-history.json');
@@ -21,7 +20,7 @@ test('the recorded trainingPipeline history replays against the current workflow
   const history = historyFromJSON(raw);
   const types = (history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean);
   assert.deepEqual(types, ['planPipeline', 'fetchDataset', 'shardDataset', 'generatePairs', 'trainModel', 'evaluateRun', 'promoteRun'], 'the fixture is a complete pipeline run');
-  const workflowBundle = fs.existsSync(PREBUILT_BUNDLE) ? { codePath: PREBUILT_BUNDLE } : await bundleWorkflows();
+  const workflowBundle = await loadWorkflowBundle();
   await Worker.runReplayHistory({ workflowBundle }, history, 'replay-fixture');
 });
 
