@@ -79,7 +79,7 @@ function progressLine(st: PipelineStatus): string {
   const bits = Object.entries(p)
     .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
     .slice(0, 8)
-    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? (v as number).toFixed(4) : v}`);
+    .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? Number((v as number).toPrecision(4)) : v}`);
   return `[${new Date().toISOString().slice(11, 19)}] stage ${st.stage}${bits.length ? `  ${bits.join(' ')}` : ''}`;
 }
 
