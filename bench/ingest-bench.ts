@@ -17,8 +17,8 @@ import { shardDataset } from '../lib/data/shard-dataset';
 
 async function main() {
   const opts = new Command()
-    .option('--set <name>', 'shared data set under /work/shared/data', 'lfw-train')
-    .option('--data <dir>', 'shared data root', '/work/shared/data')
+    .option('--set <name>', 'shared data set under the data root', 'lfw-train')
+    .option('--data <dir>', 'shared data root (default: ../shared/data beside the checkout)', process.env.SIAMFACE_SHARED_DATA ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data'))
     .option('--identities <n>', 'first N identity folders (0 = all)', '0')
     .option('--size <px>', 'output image size', '128')
     .option('--shard-size <n>', 'images per shard', '1000')
