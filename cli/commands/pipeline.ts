@@ -18,7 +18,7 @@ interface StartOptions {
 
 /** Builds the pipeline input from a JSON file and the shortcut flags; the default dataset is Kaggle CelebA. */
 export function buildPipelineInput(opts: StartOptions, env: NodeJS.ProcessEnv = process.env): PipelineConfigInput {
-  const fromFile = opts.config ? (JSON.parse(fs.readFileSync(opts.config, 'utf8')) as PipelineConfigInput) : undefined;
+  const fromFile = opts.config ? readConfigFile(opts.config) : undefined;
   const input: PipelineConfigInput = fromFile ?? ({} as PipelineConfigInput);
   if (opts.dataset) {
     input.dataset = { ...(input.dataset ?? {}), source: { kind: 'folder', location: opts.dataset, ...(opts.identityFile ? { identityFile: opts.identityFile } : {}) } };
@@ -39,6 +39,20 @@ export function buildPipelineInput(opts: StartOptions, env: NodeJS.ProcessEnv = 
   absolutizeLocalPaths(input);
   resolvePipelineConfig(input); // fail here, with the field named, rather than in the workflow
   return input;
+}
+
+function readConfigFile(file: string): PipelineConfigInput {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read the pipeline config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as PipelineConfigInput;
+  } catch (err) {
+    throw new Error(`the pipeline config ${file} is not valid JSON: ${(err as Error).message}`);
+  }
 }
 
 const isUri = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
