@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { readStackInfo, TASK_QUEUES } from '../../lib/config';
@@ -69,7 +70,7 @@ function absolutizeLocalPaths(input: PipelineConfigInput): void {
 
 function hasKaggleCredentials(env: NodeJS.ProcessEnv): boolean {
   try {
-    readKaggleCredentials(env);
+    readKaggleCredentials(env, env.HOME ?? os.homedir());
     return true;
   } catch {
     return false;
