@@ -7,20 +7,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Worker } from '@temporalio/worker';
 import { useStack, type TestStack } from '../support/stack';
 import { chromiumPath, launchBrowser } from '../support/browser';
 import { subsetOf } from '../support/shared-data';
 import { tinyPipelineConfig } from '../support/pipeline-fixtures';
-import { createSiamfaceWorker } from '../../workers/worker-options';
-import { cpuActivities, gpuActivities } from '../../activities';
-import { configureProgressSignals } from '../../activities/support';
+import { startInProcessWorkers, type InProcessWorkers } from '../support/in-process-workers';
 import type { PipelineStatus } from '../../lib/pipeline/status';
 
 const outDir = path.join(process.env.SIAMFACE_TEST_OUTPUT ?? path.resolve('test-output'), 'e2e');
 let stack: TestStack;
-let workers: Worker[] = [];
-let running: Promise<void>[] = [];
+let workers: InProcessWorkers | undefined;
 
 before(async () => {
   stack = await useStack('ui');
@@ -28,21 +24,13 @@ before(async () => {
 });
 
 after(async () => {
-  for (const w of workers) w.shutdown();
-  await Promise.allSettled(running);
-  configureProgressSignals(undefined);
+  await workers?.stop();
   await stack?.close();
 });
 
 test('a pipeline started from the Temporal UI Start Workflow form runs, answers its status query and carries search attributes', { skip: chromiumPath() ? false : 'no Chromium on this machine (infra/setup-browser.sh)' }, async () => {
-  const queues = { cpu: stack.queue('cpu'), gpu: stack.queue('gpu') };
-  const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
-  const bundle = await stack.workflowBundle();
-  const cpu = await createSiamfaceWorker({ taskQueue: queues.cpu, activities: cpuActivities({ store: stack.store }), withWorkflows: true, workflowBundle: bundle, connection: stack.nativeConnection, temporal });
-  const gpu = await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
-  configureProgressSignals(stack.client);
-  workers = [cpu.worker, gpu.worker];
-  running = workers.map((w) => w.run());
+  workers = await startInProcessWorkers(stack);
+  const queues = workers.queues;
 
   const dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
   const input = tinyPipelineConfig(dataset, queues);

@@ -6,46 +6,31 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
-import type { Worker } from '@temporalio/worker';
 import { useStack, type TestStack } from '../../support/stack';
 import { subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig, TINY_TRAINING } from '../../support/pipeline-fixtures';
-import { createSiamfaceWorker } from '../../../workers/worker-options';
-import { cpuActivities, gpuActivities } from '../../../activities';
-import { configureProgressSignals } from '../../../activities/support';
+import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
 import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
 import type { PipelineResult, PipelineStatus } from '../../../lib/pipeline/status';
 
 let stack: TestStack;
 let dataset: string;
-const queues = { cpu: '', gpu: '' };
-const workers: Worker[] = [];
-const running: Promise<void>[] = [];
+let workers: InProcessWorkers;
 
 before(async () => {
   stack = await useStack('control');
   dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
-  queues.cpu = stack.queue('cpu');
-  queues.gpu = stack.queue('gpu');
-  const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
-  const cpu = await createSiamfaceWorker({ taskQueue: queues.cpu, activities: cpuActivities({ store: stack.store }), withWorkflows: true, workflowBundle: await stack.workflowBundle(), connection: stack.nativeConnection, temporal });
-  const gpu = await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
-  // Live progress (the step counter this test waits for) reaches the status query through signals.
-  configureProgressSignals(stack.client);
-  workers.push(cpu.worker, gpu.worker);
-  for (const w of workers) running.push(w.run());
+  workers = await startInProcessWorkers(stack);
 });
 
 after(async () => {
-  for (const w of workers) w.shutdown();
-  await Promise.allSettled(running);
-  configureProgressSignals(undefined);
+  await workers?.stop();
   await stack?.close();
 });
 
 /** A training long enough to be interrupted (hundreds of tiny steps), checkpointing rarely. */
 function longTraining(runId: string, checkpointEverySteps: number) {
-  return tinyPipelineConfig(dataset, queues, {
+  return tinyPipelineConfig(dataset, workers.queues, {
     runId,
     training: { ...TINY_TRAINING, phase1: { steps: 2, lr: 1e-3 }, phase2: { steps: 5000, lr: 1e-4 }, checkpointEverySteps, stopCheckEverySteps: 2 },
   });
@@ -63,7 +48,7 @@ async function trainingStep(handle: WorkflowHandle, atLeast: number): Promise<nu
 }
 
 test('stopTraining: training stops early and the pipeline evaluates and promotes the best checkpoint', { timeout: 300_000 }, async () => {
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `control-stop-${Date.now()}`, args: [longTraining('control-stop', 4)] });
+  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId: `control-stop-${Date.now()}`, args: [longTraining('control-stop', 4)] });
   await trainingStep(handle, 6);
   await handle.signal('stopTraining', { reason: 'test' });
   const result = (await handle.result()) as PipelineResult;
@@ -78,7 +63,7 @@ test('stopTraining: training stops early and the pipeline evaluates and promotes
 
 test('cancelling the pipeline cancels training, which saves a checkpoint first', { timeout: 300_000 }, async () => {
   // No periodic checkpoints (only epoch ends): the guarantee is that no progress reached before the cancel is lost.
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `control-cancel-${Date.now()}`, args: [longTraining('control-cancel', 100_000)] });
+  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId: `control-cancel-${Date.now()}`, args: [longTraining('control-cancel', 100_000)] });
   const step = await trainingStep(handle, 5);
   await handle.cancel();
   await assert.rejects(handle.result(), (e: unknown) => e instanceof WorkflowFailedError && /cancel/i.test(String(e.cause?.name ?? e.message)));

@@ -13,13 +13,11 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import sharp from 'sharp';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
 import { useStack, type TestStack } from '../../support/stack';
 import { sharedSet, subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
-import { createSiamfaceWorker } from '../../../workers/worker-options';
-import { cpuActivities, gpuActivities } from '../../../activities';
-import { configureProgressSignals } from '../../../activities/support';
+import { cpuActivities } from '../../../activities';
+import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
 import { ensureOnnxExport, readOnnxRecord, onnxKey, ONNX_PARITY_TOLERANCE } from '../../../lib/registry/onnx-artifact';
 import { ModelCache } from '../../../lib/verify/model-cache';
 import { productionKey } from '../../../lib/registry/keys';
@@ -33,8 +31,7 @@ import type { BatchResultRow, VerifyResult } from '../../../lib/verify/types';
 
 const DIST = path.resolve(__dirname, '..', '..', '..');
 let stack: TestStack;
-let workers: Worker[] = [];
-let running: Promise<void>[] = [];
+let inProcess: InProcessWorkers | undefined;
 let model: { name: string; version: number };
 let queues: { cpu: string; gpu: string };
 const children: ChildProcess[] = [];
@@ -42,14 +39,8 @@ const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-verify-'));
 
 before(async () => {
   stack = await useStack('verify');
-  queues = { cpu: stack.queue('cpu'), gpu: stack.queue('gpu') };
-  const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
-  const bundle = await stack.workflowBundle();
-  const cpu = await createSiamfaceWorker({ taskQueue: queues.cpu, activities: cpuActivities({ store: stack.store }), withWorkflows: true, workflowBundle: bundle, connection: stack.nativeConnection, temporal });
-  const gpu = await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
-  configureProgressSignals(stack.client);
-  workers = [cpu.worker, gpu.worker];
-  running = workers.map((w) => w.run());
+  inProcess = await startInProcessWorkers(stack);
+  queues = inProcess.queues;
   const dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
   const result = (await stack.client.workflow.execute('trainingPipeline', {
     taskQueue: queues.cpu,
@@ -62,9 +53,7 @@ before(async () => {
 
 after(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-  for (const w of workers) w.shutdown();
-  await Promise.allSettled(running);
-  configureProgressSignals(undefined);
+  await inProcess?.stop();
   await stack?.close();
 });
 

@@ -1,0 +1,30 @@
+/** A CPU worker (workflows + CPU activities) and a GPU worker in this process, on a test file's own queues. */
+import type { Worker } from '@temporalio/worker';
+import type { TestStack } from './stack';
+import { createSiamfaceWorker } from '../../workers/worker-options';
+import { cpuActivities, gpuActivities } from '../../activities';
+import { configureProgressSignals } from '../../activities/support';
+
+export interface InProcessWorkers {
+  queues: { cpu: string; gpu: string };
+  stop(): Promise<void>;
+}
+
+export async function startInProcessWorkers(stack: TestStack): Promise<InProcessWorkers> {
+  const queues = { cpu: stack.queue('cpu'), gpu: stack.queue('gpu') };
+  const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
+  const cpu = await createSiamfaceWorker({ taskQueue: queues.cpu, activities: cpuActivities({ store: stack.store }), withWorkflows: true, workflowBundle: await stack.workflowBundle(), connection: stack.nativeConnection, temporal });
+  const gpu = await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
+  // Live progress reaches the pipeline's status query through signals, as in the worker processes.
+  configureProgressSignals(stack.client);
+  const workers: Worker[] = [cpu.worker, gpu.worker];
+  const running = workers.map((w) => w.run());
+  return {
+    queues,
+    async stop() {
+      for (const w of workers) w.shutdown();
+      await Promise.allSettled(running);
+      configureProgressSignals(undefined);
+    },
+  };
+}
