@@ -6,13 +6,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ObjectStore } from '../../../lib/storage';
+import type { TrainConfigInput } from '../../../lib/train/config';
+import { SHARED_DATA } from '../../support/shared-data';
 import { preprocessImage, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, SHARD_JPEG_QUALITY } from '../../../lib/data/preprocess';
 import { shardIndexKey, shardKey, writeShard, type ShardImage } from '../../../lib/data/shard-format';
 import { makePairs } from '../../../lib/data/pairs';
 import { datasetManifestKey } from '../../../lib/data/sources';
 import type { DatasetManifest, ShardListing } from '../../../lib/data/dataset-manifest';
 
-export const LFW_TRAIN = process.env.SIAMFACE_LFW_TRAIN ?? '/work/shared/data/lfw-train';
+export const LFW_TRAIN = process.env.SIAMFACE_LFW_TRAIN ?? path.join(SHARED_DATA, 'lfw-train');
 
 export interface TinyDataset {
   datasetId: string;
@@ -103,3 +105,20 @@ export async function writeTinyLfwDataset(store: ObjectStore, o: TinyDatasetOpti
   await store.putJson(manifestKey, manifest);
   return { datasetId: o.datasetId, manifestKey, pairsKeys, images: total };
 }
+
+/** A two-block DenseNet at 32 px that trains a few steps in seconds (the train tests' base config). */
+export const TINY_TRAIN_CONFIG: TrainConfigInput = {
+  imageSize: 32,
+  model: { blocks: [1, 1], growthRate: 8, headUnits: [16, 16], embeddingDim: 8 },
+  weights: { kind: 'none' },
+  batchSize: 4,
+  phase1: { epochs: 1, lr: 1e-2 },
+  phase2: { epochs: 2, lr: 1e-3 },
+  stepsPerEpoch: 4,
+  warmupSteps: 2,
+  checkpointEverySteps: 3,
+  keepCheckpoints: 2,
+  valPairsLimit: 12,
+  backend: 'wasm',
+  stopCheckEverySteps: 1,
+};

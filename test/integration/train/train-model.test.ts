@@ -13,26 +13,10 @@ import { trainModel, type SiamfaceModelJson, type TrainModelInput } from '../../
 import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
 import { checkpointsPrefix, runJsonKey, stopRequestKey } from '../../../lib/train/run-layout';
 import type { TrainConfigInput } from '../../../lib/train/config';
-import { writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
+import { TINY_TRAIN_CONFIG, writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
 
 let stack: TestStack;
 let data: TinyDataset;
-
-export const TINY_TRAIN_CONFIG: TrainConfigInput = {
-  imageSize: 32,
-  model: { blocks: [1, 1], growthRate: 8, headUnits: [16, 16], embeddingDim: 8 },
-  weights: { kind: 'none' },
-  batchSize: 4,
-  phase1: { epochs: 1, lr: 1e-2 },
-  phase2: { epochs: 2, lr: 1e-3 },
-  stepsPerEpoch: 4,
-  warmupSteps: 2,
-  checkpointEverySteps: 3,
-  keepCheckpoints: 2,
-  valPairsLimit: 12,
-  backend: 'wasm',
-  stopCheckEverySteps: 1,
-};
 
 before(async () => {
   stack = await useStack('train-model');

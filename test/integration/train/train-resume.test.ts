@@ -15,8 +15,9 @@ import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
 import { runJsonKey } from '../../../lib/train/run-layout';
 import type { TrainModelResult } from '../../../lib/train/train-model';
 import type { TrainOnlyInput } from '../../../workflows/train-only';
-import { writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
+import { TINY_TRAIN_CONFIG, writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
 
+const { stepsPerEpoch: _cap, stopCheckEverySteps: _stopCheck, ...RESUME_BASE } = TINY_TRAIN_CONFIG;
 const GPU_WORKER = path.resolve(__dirname, '../../../workers/gpu-worker.js');
 let stack: TestStack;
 let data: TinyDataset;
@@ -86,19 +87,8 @@ test('SIGKILL of the GPU worker mid-training: a new worker resumes from the last
         datasetId: data.datasetId,
         manifestKey: data.manifestKey,
         pairsKeys: data.pairsKeys,
-        config: {
-          imageSize: 32,
-          model: { blocks: [1, 1], growthRate: 8, headUnits: [16, 16], embeddingDim: 8 },
-          weights: { kind: 'none' },
-          batchSize: 4,
-          phase1: { epochs: 1, lr: 1e-2 },
-          phase2: { epochs: 2, lr: 1e-3 },
-          warmupSteps: 2,
-          checkpointEverySteps: 5,
-          keepCheckpoints: 3,
-          valPairsLimit: 12,
-          backend: 'wasm',
-        },
+        // Whole epochs (no stepsPerEpoch cap), so the run is long enough to be killed mid-way.
+        config: { ...RESUME_BASE, checkpointEverySteps: 5, keepCheckpoints: 3 },
       },
     };
     const handle = await stack.client.workflow.start('trainOnlyWorkflow', { taskQueue: cpuQueue, workflowId: `train-resume-${Date.now()}`, args: [input] });
