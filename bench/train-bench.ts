@@ -58,7 +58,7 @@ async function child(spec: ChildSpec): Promise<void> {
   }
   const store = new ObjectStore(spec.s3);
   const t0 = Date.now();
-  const model = buildEmbeddingTower({ inputSize: spec.size });
+  const model = buildEmbeddingTower({ inputSize: spec.size }, { seed: 1 });
   const buildSec = (Date.now() - t0) / 1000;
   // As trainModel does on tfjs-node: fused native gradients and batch norm.
   if (sel.backend === 'tensorflow') {

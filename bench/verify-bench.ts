@@ -84,7 +84,7 @@ async function main(): Promise<void> {
   const batchPairs = pairsOf('lfw-train', nBatch, 3);
   const rows = [];
   for (const name of arg('models', 'tiny,densenet121').split(',')) {
-    const tower = buildEmbeddingTower(MODELS[name]);
+    const tower = buildEmbeddingTower(MODELS[name], { seed: 1 });
     for (const kind of arg('engines', 'onnx,tfjs').split(',')) {
       const coldStart = performance.now();
       let engine: EmbeddingEngine;

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { badInput } from '../errors';
 import { applyDenseNet, DENSENET121_BLOCKS, resolveDenseNetConfig } from './densenet';
 import { freezableBatchNormalization, l2Normalize } from './layers';
+import { withSeededMathRandom } from './seeded-init';
 
 export interface ModelConfig {
   /** Square input side in pixels (RGB). */
@@ -82,9 +83,19 @@ export function resolveModelConfig(partial: Partial<ModelConfig> = {}): ModelCon
   return cfg;
 }
 
+export interface BuildTowerOptions {
+  /** Seeds every initialiser: the same seed gives the same initial weights (required, so no caller gets a random init by accident). */
+  seed: string | number;
+  name?: string;
+}
+
 /** Builds the tower: [N, S, S, 3] preprocessed images -> [N, embeddingDim] unit vectors. */
-export function buildEmbeddingTower(partial: Partial<ModelConfig> = {}, name = 'siamface_tower'): tf.LayersModel {
+export function buildEmbeddingTower(partial: Partial<ModelConfig>, opts: BuildTowerOptions): tf.LayersModel {
   const cfg = resolveModelConfig(partial);
+  return withSeededMathRandom(`${opts.seed}\u0000init`, () => buildTower(cfg, opts.name ?? 'siamface_tower'));
+}
+
+function buildTower(cfg: ModelConfig, name: string): tf.LayersModel {
   const input = tf.input({ shape: [cfg.inputSize, cfg.inputSize, 3], name: 'input_1' });
   let x = applyDenseNet(input, { blocks: cfg.blocks, growthRate: cfg.growthRate, inputSize: cfg.inputSize, reduction: 0.5 });
   const L = TOWER_LAYERS;

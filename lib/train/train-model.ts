@@ -31,7 +31,6 @@ import { planSteps, positionOf, type StepPlan } from './schedule';
 import { modelPrefix, runJsonKey, stopRequestKey, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
 import { setLearningRate, trainStep, trainableVariables } from './siamese-step';
 import { validatePairs } from './validate';
-import { withSeededMathRandom } from './seeded-init';
 
 export interface TrainModelInput {
   runId: string;
@@ -169,7 +168,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   });
 
   // --- model, and where to start --------------------------------------------------------------
-  const model = withSeededMathRandom(`${cfg.seed}\u0000init`, () => buildEmbeddingTower(modelConfigOf(cfg)));
+  const model = buildEmbeddingTower(modelConfigOf(cfg), { seed: cfg.seed });
   if (backend.backend === 'tensorflow') useNativeBatchNormTraining(model);
   try {
     const ckpt: CheckpointRef | null = await latestCompleteCheckpoint(store, runId, { configHash });

@@ -41,7 +41,7 @@ after(async () => {
 
 test('a tower saved under an S3 prefix loads back with bit-identical outputs', async () => {
   const cfg = { inputSize: 32, blocks: [1, 1], growthRate: 8, headUnits: [16, 8] as [number, number], embeddingDim: 4 };
-  const model = buildEmbeddingTower(cfg);
+  const model = buildEmbeddingTower(cfg, { seed: 1 });
   await saveModelToStore(model, stack.store, 'runs/r1/model', { metadata: { config: cfg } });
   const keys = (await stack.store.listAll('runs/r1/model/')).map((o) => o.key).sort();
   assert.deepEqual(keys, ['runs/r1/model/model.json', 'runs/r1/model/weights.bin']);

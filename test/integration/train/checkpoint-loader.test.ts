@@ -26,7 +26,7 @@ before(async () => {
 after(async () => stack?.close());
 
 async function trainedModelAndOptimizer() {
-  const model = buildEmbeddingTower(TINY);
+  const model = buildEmbeddingTower(TINY, { seed: 2 });
   const opt = tf.train.adam(1e-2);
   const { variables, names } = trainableVariables(model);
   const images = tf.randomNormal([8, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
@@ -48,7 +48,7 @@ test('checkpoint round trip through MinIO is bit-exact for weights and Adam stat
   assert.deepEqual(ref.meta.cursor, { epoch: 0, index: 3 });
   assert.equal(ref.meta.optimizer?.iterations, 3);
 
-  const fresh = buildEmbeddingTower(TINY);
+  const fresh = buildEmbeddingTower(TINY, { seed: 3 });
   await restoreCheckpointWeights(stack.store, ref, fresh);
   assert.ok((await serializeWeights(fresh)).data.equals((await serializeWeights(model)).data), 'weights bit-exact');
   const opt2 = tf.train.adam(1e-2);

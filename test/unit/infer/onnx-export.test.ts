@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower } from '../../../lib/model/tower';
 import { buildDenseNet } from '../../../lib/model/densenet';
 import { l2Normalize } from '../../../lib/model/layers';
+import { withSeededMathRandom } from '../../../lib/model/seeded-init';
 import { buildOnnxModel, exportToOnnx } from '../../../lib/infer/onnx-export';
 import { decodeModel } from '../../../lib/infer/onnx-proto';
 import { OnnxEngine, TfjsEngine, type EmbeddingEngine } from '../../../lib/infer/engine';
@@ -41,7 +42,7 @@ async function maxAbsDiff(a: EmbeddingEngine, b: EmbeddingEngine, batch: Float32
 }
 
 test('a tiny embedding tower exported to ONNX gives the tfjs embeddings (max abs diff < 1e-4)', async () => {
-  const model = buildEmbeddingTower({ inputSize: 48, blocks: [2, 3, 2], growthRate: 8, headUnits: [32, 16], embeddingDim: 12 });
+  const model = buildEmbeddingTower({ inputSize: 48, blocks: [2, 3, 2], growthRate: 8, headUnits: [32, 16], embeddingDim: 12 }, { seed: 19 });
   randomiseBatchNorms(model, 1);
   const onnx = await OnnxEngine.create(exportToOnnx(model), { threads: 1, log: quiet });
   const ref = new TfjsEngine(model);
@@ -57,7 +58,7 @@ test('a tiny embedding tower exported to ONNX gives the tfjs embeddings (max abs
 });
 
 test('BatchNormalization after a Conv2D/Dense is folded; pre-activation BNs stay', () => {
-  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 });
+  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 }, { seed: 20 });
   const count = (fold: boolean) => buildOnnxModel(model, { foldBatchNorm: fold }).graph.node.filter((n) => n.opType === 'BatchNormalization').length;
   const bnLayers = model.layers.filter((l) => l.getClassName().includes('BatchNormalization')).length;
   assert.equal(count(false), bnLayers);
@@ -67,7 +68,8 @@ test('BatchNormalization after a Conv2D/Dense is folded; pre-activation BNs stay
   model.dispose();
 });
 
-test('every supported layer type converts with tfjs semantics (odd sizes, same padding, strides, NHWC flatten)', async () => {
+/** A model with one of every layer type the exporter supports. */
+function everyLayerModel(): tf.LayersModel {
   const input = tf.input({ shape: [15, 13, 3] });
   const a = tf.layers.conv2d({ filters: 6, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', name: 'conv_bias_relu' }).apply(input) as tf.SymbolicTensor;
   let b = tf.layers.zeroPadding2d({ padding: [[1, 2], [0, 1]] }).apply(input) as tf.SymbolicTensor;
@@ -90,7 +92,11 @@ test('every supported layer type converts with tfjs semantics (odd sizes, same p
   d = tf.layers.dense({ units: 6, name: 'dense_linear' }).apply(d) as tf.SymbolicTensor;
   d = tf.layers.batchNormalization({ name: 'bn_on_dense' }).apply(d) as tf.SymbolicTensor;
   d = l2Normalize({ name: 'l2' }).apply(d) as tf.SymbolicTensor;
-  const model = tf.model({ inputs: input, outputs: d });
+  return tf.model({ inputs: input, outputs: d });
+}
+
+test('every supported layer type converts with tfjs semantics (odd sizes, same padding, strides, NHWC flatten)', async () => {
+  const model = withSeededMathRandom('every-layer', everyLayerModel);
   randomiseBatchNorms(model, 3);
 
   const x = tf.randomNormal([3, 15, 13, 3], 0, 1, 'float32', 4);
@@ -115,7 +121,7 @@ test('every supported layer type converts with tfjs semantics (odd sizes, same p
 });
 
 test('a 4-D output (the DenseNet backbone alone) comes back NHWC like tfjs', async () => {
-  const model = buildDenseNet({ inputSize: 32, blocks: [1, 2], growthRate: 4 });
+  const model = withSeededMathRandom('backbone', () => buildDenseNet({ inputSize: 32, blocks: [1, 2], growthRate: 4 }));
   randomiseBatchNorms(model, 5);
   const ort = await import('onnxruntime-node');
   const session = await ort.InferenceSession.create(exportToOnnx(model, { outputNames: ['features'] }));
@@ -132,7 +138,7 @@ test('a 4-D output (the DenseNet backbone alone) comes back NHWC like tfjs', asy
 });
 
 test('the ONNX model declares opset, IR version and an NHWC input with a free batch dimension', () => {
-  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 });
+  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 }, { seed: 21 });
   const decoded = decodeModel(exportToOnnx(model, { opset: 15, metadata: { model_version: 'v7' } }));
   assert.equal(decoded.opsetImport[0].version, 15);
   assert.equal(decoded.irVersion, 8);
@@ -152,7 +158,7 @@ test('unsupported layers and opsets are refused with bad_input naming the layer'
 });
 
 test('engines check the batch size they are given', async () => {
-  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 });
+  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 }, { seed: 22 });
   const onnx = await OnnxEngine.create(exportToOnnx(model), { log: quiet });
   const ref = new TfjsEngine(model);
   for (const engine of [onnx, ref]) {
@@ -164,7 +170,7 @@ test('engines check the batch size they are given', async () => {
 });
 
 test('asking for CUDA where onnxruntime has no CUDA provider falls back to CPU with a log line', async () => {
-  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 });
+  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 4, headUnits: [8, 8], embeddingDim: 4 }, { seed: 23 });
   const logs: string[] = [];
   const engine = await OnnxEngine.create(exportToOnnx(model), { env: { SIAMFACE_ORT_CUDA: '1' }, log: (m) => logs.push(m) });
   const cudaWorked = engine.describe().includes('cuda');

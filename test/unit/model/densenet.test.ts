@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { buildDenseNet, denseNetOutputChannels, resolveDenseNetConfig, DEFAULT_DENSENET_CONFIG } from '../../../lib/model/densenet';
 import { SiamfaceError } from '../../../lib/errors';
+import { withSeededMathRandom } from '../../../lib/model/seeded-init';
 
 test('DenseNet121 (include_top=False) has exactly Keras parameter count and layer names', () => {
   const model = buildDenseNet({ inputSize: 224 });
@@ -30,13 +31,13 @@ test('DenseNet121 (include_top=False) has exactly Keras parameter count and laye
 
 test('a tiny DenseNet is built by the same code and runs', () => {
   const cfg = { blocks: [1, 2], inputSize: 32, growthRate: 8 };
-  const model = buildDenseNet(cfg);
+  const model = withSeededMathRandom('densenet', () => buildDenseNet(cfg));
   const names = model.layers.map((l) => l.name);
   assert.ok(names.includes('conv3_block2_concat'));
   assert.ok(!names.includes('pool3_conv'), 'no transition after the last dense block');
   const channels = denseNetOutputChannels(resolveDenseNetConfig(cfg));
   assert.equal(channels, Math.trunc((64 + 8) * 0.5) + 2 * 8);
-  const y = model.predict(tf.randomNormal([2, 32, 32, 3])) as tf.Tensor;
+  const y = model.predict(tf.randomNormal([2, 32, 32, 3], 0, 1, 'float32', 3)) as tf.Tensor;
   assert.deepEqual(y.shape, [2, 4, 4, channels]); // 32 -> conv1 16 -> pool1 8 -> pool2 4
   assert.ok((y.min().dataSync()[0]) >= 0, 'ends with a ReLU');
   tf.dispose(y);

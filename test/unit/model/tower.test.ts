@@ -7,11 +7,11 @@ import { SiamfaceError } from '../../../lib/errors';
 const TINY = { inputSize: 32, blocks: [1, 1], growthRate: 8, headUnits: [16, 8] as [number, number], embeddingDim: 4 };
 
 test('the tower maps images to unit-length embeddings through named head layers', () => {
-  const model = buildEmbeddingTower(TINY);
+  const model = buildEmbeddingTower(TINY, { seed: 15 });
   const names = model.layers.map((l) => l.name);
   assert.deepEqual(names.slice(-9), Object.values(TOWER_LAYERS));
   assert.ok(names.includes('conv1/conv') && names.includes('pool2_pool'));
-  const y = model.predict(tf.randomNormal([3, 32, 32, 3])) as tf.Tensor2D;
+  const y = model.predict(tf.randomNormal([3, 32, 32, 3], 0, 1, 'float32', 3)) as tf.Tensor2D;
   assert.deepEqual(y.shape, [3, 4]);
   const norms = tf.norm(y, 'euclidean', 1).arraySync() as number[];
   for (const n of norms) assert.ok(Math.abs(n - 1) < 1e-5, `norm ${n}`);
@@ -44,7 +44,7 @@ test('model config: defaults merged, bad fields named', () => {
 });
 
 test('freezing the backbone leaves only the head trainable and keeps its BN statistics fixed', () => {
-  const model = buildEmbeddingTower(TINY);
+  const model = buildEmbeddingTower(TINY, { seed: 16 });
   const all = model.trainableWeights.length;
   const headTrainable = model.layers.filter((l) => l.name.startsWith('head_')).reduce((n, l) => n + l.trainableWeights.length, 0);
   assert.ok(setBackboneTrainable(model, false) > 0);
@@ -54,7 +54,7 @@ test('freezing the backbone leaves only the head trainable and keeps its BN stat
   const bn = model.getLayer('conv1/bn');
   const movingMean = () => bn.getWeights()[2].dataSync().slice();
   const before = movingMean();
-  const x = tf.randomNormal([4, 32, 32, 3], 3, 2);
+  const x = tf.randomNormal([4, 32, 32, 3], 3, 2, 'float32', 4);
   tf.tidy(() => model.apply(x, { training: true }) as tf.Tensor);
   assert.deepEqual(movingMean(), before, 'frozen BN does not update moving stats in a training pass');
   // The head's BN still learns statistics.

@@ -55,7 +55,7 @@ test('wasm Conv2DBackpropFilter equals the cpu backend within 1e-4 (strides, sam
 
 test('a tiny Siamese tower trains on wasm: one step lowers the contrastive loss on its batch', () => {
   assert.equal(tf.getBackend(), 'wasm');
-  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 8, headUnits: [16, 8], embeddingDim: 4 });
+  const model = buildEmbeddingTower({ inputSize: 32, blocks: [1, 1], growthRate: 8, headUnits: [16, 8], embeddingDim: 4 }, { seed: 14 });
   const a = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 1);
   const b = tf.randomNormal([4, 32, 32, 3], 0, 1, 'float32', 2);
   const labels = tf.tensor1d([1, 0, 1, 0]);
@@ -64,7 +64,9 @@ test('a tiny Siamese tower trains on wasm: one step lowers the contrastive loss 
     const eb = model.apply(b, { training }) as tf.Tensor2D;
     return contrastiveLoss(labels, euclideanDistance(ea, eb), 1);
   };
-  const opt = tf.train.sgd(0.05);
+  // A step small enough that the first-order decrease dominates (at 1e-3 the loss rose for 2 of 10 seeds
+  // on both wasm and cpu: the L2-normalised 4-d embedding makes the surface sharp); the seed fixes the case.
+  const opt = tf.train.sgd(1e-4);
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const convKernel = model.getLayer('conv1/conv').getWeights()[0].dataSync().slice();
   // Training-mode loss (batch statistics) is the function the step descends.

@@ -1,6 +1,6 @@
 /**
  * Reproducible weight initialisation. tfjs initialisers without an explicit seed draw their seeds
- * from Math.random, and buildEmbeddingTower does not take one; building the tower (synchronous, so
+ * from Math.random; building a model (synchronous, so
  * nothing else runs meanwhile) with Math.random temporarily seeded makes the initial weights a
  * function of the run's seed, which the layers' own initialisers still define.
  */
