@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { datasetIdFor, stableJson, validateSource } from '../lib/data/sources';
 import { badInput } from '../lib/errors';
-import { resolvePipelineConfig, PipelineConfigError, type PipelineConfig } from '../lib/pipeline/config';
+import { resolvePipelineConfig, trainingInputOf, PipelineConfigError, type PipelineConfig } from '../lib/pipeline/config';
 import { stopRequestKey } from '../lib/train/run-layout';
 import { resolveTrainConfig, type TrainConfigInput } from '../lib/train/config';
 import { runStage, type ActivityDeps } from './support';
@@ -36,7 +36,7 @@ export function pipelineActivities(deps: ActivityDeps) {
         }
         validateSource(config.dataset.source);
         // Validate the training section now, not hours later when training starts.
-        resolveTrainConfig({ ...(config.training as TrainConfigInput), imageSize: config.preprocessing.imageSize });
+        resolveTrainConfig(trainingInputOf(config) as TrainConfigInput);
         const datasetId = datasetIdFor(config.dataset.source, config.dataset.id);
         return { config, datasetId, runId: runIdFor(config, datasetId) };
       });

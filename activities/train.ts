@@ -1,6 +1,7 @@
 /** Stage 4 on the GPU queue: training, with heartbeats, cancellation and resume from checkpoints (lib/train). */
 import { runStage, type ActivityDeps } from './support';
 import { trainModel, type TrainModelInput, type TrainModelResult } from '../lib/train/train-model';
+import { computeTeacherEmbeddings, type ComputeTeacherInput, type ComputeTeacherResult } from '../lib/train/teacher-embeddings';
 
 export function trainActivities(deps: ActivityDeps) {
   return {
@@ -11,6 +12,11 @@ export function trainActivities(deps: ActivityDeps) {
      */
     async trainModel(input: TrainModelInput): Promise<TrainModelResult> {
       return runStage('trainModel', (ctx) => trainModel(deps.store, input, ctx));
+    },
+
+    /** A face-pretrained teacher's embeddings of the train images, stored beside the shards; resumes shard by shard. */
+    async computeTeacherEmbeddings(input: ComputeTeacherInput): Promise<ComputeTeacherResult> {
+      return runStage('computeTeacherEmbeddings', (ctx) => computeTeacherEmbeddings(deps.store, input, ctx));
     },
   };
 }

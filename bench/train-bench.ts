@@ -20,7 +20,8 @@ import { ObjectStore } from '../lib/storage/object-store';
 import { privateStackOptions, stackDown, stackUp, type StackOptions } from '../infra/local-stack';
 import { buildEmbeddingTower, countParams, selectBackend, type BackendPreference } from '../lib/model';
 import { PairBatchLoader, ShardImageSource, batchTensors, loadPairs } from '../lib/train/data-loader';
-import { setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
+import { contrastiveObjective, setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
+import { IMAGENET_NORMALIZATION } from '../lib/model/preprocess';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 import { writeTinyLfwDataset } from '../test/integration/train/lfw-shards';
 
@@ -75,6 +76,7 @@ async function child(spec: ChildSpec): Promise<void> {
     augment: { flip: true, scaleJitter: 0.1, brightness: 0.1, contrast: 0.1 },
     stepsPerEpoch: Math.floor(pairs.length / spec.batch),
     prefetch: 2,
+    normalization: IMAGENET_NORMALIZATION,
   });
   const opt = tf.train.adam(1e-4);
   const { variables } = trainableVariables(model);
@@ -87,7 +89,7 @@ async function child(spec: ChildSpec): Promise<void> {
     const s0 = Date.now();
     const { images, labels } = batchTensors(batch, spec.size);
     setLearningRate(opt, 1e-4);
-    trainStep(model, opt, variables, images, labels, 1.0);
+    trainStep(model, opt, variables, { images, labels }, contrastiveObjective(1.0));
     tf.dispose([images, labels]);
     if (i >= spec.warmup) stepSec.push((Date.now() - s0) / 1000);
     i++;

@@ -14,6 +14,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../lib/model/backend';
 import { buildEmbeddingTower, type ModelConfig } from '../lib/model/tower';
+import { IMAGENET_NORMALIZATION } from '../lib/model/preprocess';
+import type { ImagePrep } from '../lib/verify/detection-policy';
 import { exportToOnnx } from '../lib/infer/onnx-export';
 import { OnnxEngine, TfjsEngine, type EmbeddingEngine } from '../lib/infer/engine';
 import { euclideanDistanceOf } from '../lib/model/distance';
@@ -54,7 +56,7 @@ const round = (v: number) => Math.round(v * 10) / 10;
 
 async function verifyOnce(model: ServingModel, a: string, b: string, detect: DetectMode): Promise<number> {
   const t0 = performance.now();
-  const opts = { inputSize: model.inputSize, detect, geometry: model.geometry, name: a };
+  const opts = { prep: model.prep, detect, name: a };
   const pa = await prepareImage(fs.readFileSync(a), opts);
   const pb = await prepareImage(fs.readFileSync(b), { ...opts, name: b });
   const [ea, eb] = await embedPrepared(model, [pa.rgb, pb.rgb]);
@@ -68,7 +70,7 @@ async function batchThroughput(model: ServingModel, pairs: Array<[string, string
   const emb = new Map<string, Float32Array>();
   for (let i = 0; i < unique.length; i += 16) {
     const part = unique.slice(i, i + 16);
-    const rgbs = await Promise.all(part.map(async (p) => (await prepareImage(fs.readFileSync(p), { inputSize: model.inputSize, detect: 'never', geometry: model.geometry, name: p })).rgb));
+    const rgbs = await Promise.all(part.map(async (p) => (await prepareImage(fs.readFileSync(p), { prep: model.prep, detect: 'never', name: p })).rgb));
     (await embedPrepared(model, rgbs)).forEach((e, j) => emb.set(part[j], e));
   }
   for (const [a, b] of pairs) euclideanDistanceOf(emb.get(a)!, emb.get(b)!);
@@ -90,7 +92,8 @@ async function main(): Promise<void> {
       let engine: EmbeddingEngine;
       if (kind === 'onnx') engine = await OnnxEngine.create(exportToOnnx(tower), { log: () => {} });
       else engine = new TfjsEngine(tower);
-      const model = { name, version: 0, engine, inputSize: engine.inputSize, geometry: 'dataset-crop', card: undefined as never } as ServingModel;
+      const prep: ImagePrep = { inputSize: engine.inputSize, datasetImageSize: engine.inputSize, geometry: 'dataset-crop', normalization: IMAGENET_NORMALIZATION };
+      const model = { name, version: 0, engine, prep, card: undefined as never } as ServingModel;
       await verifyOnce(model, lfw[0][0], lfw[0][1], 'never');
       const coldMs = performance.now() - coldStart;
       const warm: number[] = [];

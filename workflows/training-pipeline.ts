@@ -19,7 +19,7 @@ import {
   upsertSearchAttributes,
 } from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities';
-import { configSummary, PipelineConfigError, resolvePipelineConfig, type PipelineConfig, type PipelineConfigInput } from '../lib/pipeline/config';
+import { configSummary, PipelineConfigError, resolvePipelineConfig, teacherOf, trainingInputOf, type PipelineConfig, type PipelineConfigInput } from '../lib/pipeline/config';
 import { PIPELINE_STAGES, type PipelineResult, type PipelineStage, type PipelineStatus, type StageProgress } from '../lib/pipeline/status';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/pipeline/retry';
 
@@ -121,6 +121,19 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
   const pairs = await stage('pairs', () => data.generatePairs({ datasetId, seed: cfg.pairs.seed, pairsPerSplit: cfg.pairs.perSplit }), (r) => ({ counts: r.counts }));
   status.outputs.pairs = pairs.pairsKeys;
 
+  // Distillation: the teacher's embeddings of the train images, once per dataset and teacher (reused by later runs).
+  const teacher = teacherOf(cfg);
+  if (teacher) {
+    const computed = await stage(
+      'teacher',
+      () => training.computeTeacherEmbeddings({ manifestKey: sharded.manifestKey, teacher: teacher as { backbone: 'faceres34' } }),
+      (r) => ({ teacherId: r.teacherId, images: r.images, shardsComputed: r.shardsComputed }),
+    );
+    status.outputs.teacher = computed.manifestKey;
+  } else {
+    status.stages.teacher.state = 'skipped';
+  }
+
   // The stop request is forwarded to the training loop (it polls S3) once training runs.
   const stopForwarder = CancellationScope.cancellable(async () => {
     await condition(() => status.stopRequested && status.stage === 'train');
@@ -138,7 +151,7 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
         datasetId,
         manifestKey: sharded.manifestKey,
         pairsKeys: pairs.pairsKeys,
-        config: { ...cfg.training, imageSize: cfg.preprocessing.imageSize },
+        config: trainingInputOf(cfg),
       }),
     (r) => ({ steps: r.steps, epochs: r.epochs, backend: r.backend, resumedFromStep: r.resumedFromStep, stoppedEarly: r.stoppedEarly, bestValAuc: r.bestValAuc }),
   );

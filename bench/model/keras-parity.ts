@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildDenseNet } from '../../lib/model/densenet';
 import { loadKerasWeights } from '../../lib/model/keras-weights';
-import { preprocessImages } from '../../lib/model/preprocess';
+import { IMAGENET_NORMALIZATION, preprocessImages } from '../../lib/model/preprocess';
 import { selectBackend, type BackendPreference } from '../../lib/model/backend';
 
 async function main(): Promise<void> {
@@ -31,7 +31,7 @@ async function main(): Promise<void> {
     for (let h = 0; h < s; h++)
       for (let w = 0; w < s; w++)
         for (let c = 0; c < 3; c++) bytes[i++] = (b * 97 + h * 13 + w * 7 + c * 101 + ((h * w) % 17)) % 256;
-  const x = preprocessImages(tf.tensor4d(bytes, [n, s, s, 3], 'int32'));
+  const x = preprocessImages(tf.tensor4d(bytes, [n, s, s, 3], 'int32'), IMAGENET_NORMALIZATION);
   const y = model.predict(x) as tf.Tensor;
   const got = await y.data();
   let maxDiff = 0;

@@ -1,6 +1,7 @@
 /**
- * The 'face-align' crop for unaligned photos: detect the largest face (lib/face) and warp it to CelebA's aligned
- * geometry, then centre-square + resize like every other image. Loaded lazily: face detection pulls in tfjs.
+ * The 'face-align' and 'face-chip' crops for unaligned photos: detect the largest face (lib/face) and warp it into
+ * CelebA's aligned frame (then centre-square + resize like every other image) or into a face chip. Loaded lazily:
+ * face detection pulls in tfjs.
  */
 import { SiamfaceError } from '../errors';
 import type { FaceAligner } from './preprocess';
@@ -11,10 +12,10 @@ export async function createFaceAligner(): Promise<FaceAligner> {
   const { detectLargestFace } = require('../face/detector') as typeof import('../face/detector');
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { alignFace } = require('../face/align') as typeof import('../face/align');
-  return async (image, size) => {
+  return async (image, size, crop) => {
     try {
       const selection = await detectLargestFace(image);
-      return await alignFace(image, selection.face.landmarks, { outputSize: size });
+      return await alignFace(image, selection.face.landmarks, { outputSize: size, frame: crop === 'face-chip' ? 'face-chip' : 'celeba' });
     } catch (err) {
       if (err instanceof SiamfaceError && err.code === 'no_face') return null;
       throw err;

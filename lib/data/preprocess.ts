@@ -1,16 +1,32 @@
 /**
- * The one image preprocessing path of the data stages: decode (sharp/libvips), orient, crop, resize, re-encode
- * as JPEG. Bad inputs are classified into a short reason instead of failing the stage.
+ * The one image preparation path, shared by the data stages, training, evaluation and serving:
+ *   1. preprocessImage: decode (sharp/libvips), orient, crop (centre square, or a detected face aligned
+ *      into CelebA's frame or a face chip), resize to the dataset's image size, re-encode as JPEG
+ *      (what a shard holds; serving runs the same function on its input);
+ *   2. decodeForModel: that JPEG -> RGB bytes at the model's input size (the training loader's decode);
+ *   3. lib/model/preprocess: the backbone's normalisation.
+ * Bad inputs are classified into a short reason instead of failing the stage.
  */
 import sharp from 'sharp';
-
-export type CropMode = 'centre' | 'face-align';
+import { CELEBA_ALIGNED_TEMPLATE, alignFace, isCelebaFrameSize } from '../face/align';
 
 /**
- * Hook for unaligned photos: returns the aligned face (any image format sharp reads) or null when no face
- * is found. lib/face provides it; until it is wired, 'face-align' falls back to the centre crop.
+ * 'centre': centre square (aligned sets such as CelebA aligned or LFW deep-funneled);
+ * 'face-align': detect the face and warp it into CelebA's aligned frame, then its centre square;
+ * 'face-chip': the tight face chip face-recognition backbones expect (lib/face/align FACE_CHIP_BOX);
+ * images already in CelebA's aligned frame (178x218, e.g. Kaggle CelebA) are cropped without detection.
  */
-export type FaceAligner = (image: Buffer, size: number) => Promise<Buffer | null>;
+export type CropMode = 'centre' | 'face-align' | 'face-chip';
+export const CROP_MODES: readonly CropMode[] = ['centre', 'face-align', 'face-chip'];
+
+/** True when a crop needs a detected face. */
+export const cropNeedsFace = (crop: CropMode) => crop !== 'centre';
+
+/**
+ * Hook for unaligned photos: returns the face aligned into the crop's frame at `size` (any image format
+ * sharp reads) or null when no face is found. lib/data/face-aligner.ts provides it (it loads the detector).
+ */
+export type FaceAligner = (image: Buffer, size: number, crop: Exclude<CropMode, 'centre'>) => Promise<Buffer | null>;
 
 export interface PreprocessOptions {
   /** Output is size x size RGB. */
@@ -54,8 +70,12 @@ export async function preprocessImage(data: Buffer, opts: PreprocessOptions): Pr
   if (w * h > opts.maxInputPixels) throw new BadImageError(`image is ${w}x${h} pixels, above the ${opts.maxInputPixels}-pixel limit (decompression bomb?)`);
 
   let input = data;
-  if (opts.crop === 'face-align' && opts.aligner) {
-    const aligned = await opts.aligner(data, opts.size);
+  if (opts.crop === 'face-chip' && isCelebaFrameSize(orientedSize(meta))) {
+    // Already in CelebA's aligned frame: its landmarks are the template, no detection needed.
+    input = await alignFace(data, CELEBA_ALIGNED_TEMPLATE, { frame: 'face-chip', outputSize: opts.size, name: 'image' });
+  } else if (opts.crop !== 'centre') {
+    if (!opts.aligner) throw new Error(`preprocessImage: crop '${opts.crop}' needs a face aligner`);
+    const aligned = await opts.aligner(data, opts.size, opts.crop);
     if (!aligned) throw new BadImageError('no face found');
     input = aligned;
   }
@@ -71,4 +91,17 @@ export async function preprocessImage(data: Buffer, opts: PreprocessOptions): Pr
   } catch (err) {
     throw new BadImageError(`corrupt or truncated image: ${(err as Error).message.split('\n')[0]}`);
   }
+}
+
+/** Width and height once the EXIF orientation is applied (orientations 5-8 swap them). */
+export function orientedSize(meta: Pick<sharp.Metadata, 'width' | 'height' | 'orientation'>): { width: number; height: number } {
+  const swapped = (meta.orientation ?? 1) >= 5;
+  return { width: (swapped ? meta.height : meta.width) ?? 0, height: (swapped ? meta.width : meta.height) ?? 0 };
+}
+
+/** Step 2 of the path: a prepared JPEG (a shard entry) -> interleaved RGB bytes at the model's input side. */
+export async function decodeForModel(jpeg: Buffer, inputSize: number): Promise<Buffer> {
+  const out = await sharp(jpeg).resize(inputSize, inputSize, { fit: 'cover' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+  if (out.info.channels !== 3) throw new Error(`decoded to ${out.info.channels} channels, expected RGB`);
+  return out.data;
 }

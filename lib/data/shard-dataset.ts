@@ -11,7 +11,7 @@ import { SPLITS, parseEvalPartition, reportPartitionByIdentity, type Split } fro
 import type { DatasetManifest, ShardConfig, ShardListing } from './dataset-manifest';
 import { parseIdentityFile } from './identity-file';
 import { mapLimit } from './pool';
-import { BadImageError, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, SHARD_JPEG_QUALITY, preprocessImage, type CropMode, type FaceAligner } from './preprocess';
+import { BadImageError, CROP_MODES, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, SHARD_JPEG_QUALITY, preprocessImage, type CropMode, type FaceAligner } from './preprocess';
 import type { RawImage, RawManifest } from './raw-manifest';
 import { shardIndexKey, shardKey, writeShard, type ShardImage, type ShardIndex, type ShardSkip } from './shard-format';
 import { datasetManifestKey, rawManifestKey, rawPrefix, stableJson } from './sources';
@@ -21,7 +21,7 @@ export interface ShardInput {
   datasetId: string;
   /** Output images are imageSize x imageSize; default 128. */
   imageSize?: number;
-  /** 'centre' (aligned sets such as CelebA aligned, LFW deep-funneled) or 'face-align' (unaligned photos). */
+  /** 'centre' (aligned sets such as CelebA aligned, LFW deep-funneled), 'face-align' or 'face-chip' (lib/data/preprocess CropMode). */
   crop?: CropMode;
   /** Images per shard; default 1000. */
   shardSize?: number;
@@ -69,7 +69,7 @@ export function shardConfigOf(input: ShardInput): ShardConfig {
     jpegQuality: SHARD_JPEG_QUALITY,
   };
   if (!Number.isInteger(config.imageSize) || config.imageSize < 16 || config.imageSize > 1024) throw badInput(`imageSize ${config.imageSize} must be an integer in [16, 1024]`);
-  if (config.crop !== 'centre' && config.crop !== 'face-align') throw badInput(`crop '${config.crop}' must be 'centre' or 'face-align'`);
+  if (!CROP_MODES.includes(config.crop)) throw badInput(`crop '${config.crop}' must be one of ${CROP_MODES.join(', ')}`);
   if (!Number.isInteger(config.shardSize) || config.shardSize < 1) throw badInput(`shardSize ${config.shardSize} must be a positive integer`);
   if (!(config.maxBadFraction >= 0 && config.maxBadFraction <= 1)) throw badInput(`maxBadFraction ${config.maxBadFraction} must be in [0, 1]`);
   return config;

@@ -7,7 +7,7 @@ import type { ObjectStore } from '../storage/object-store';
 import type { RunContext } from '../progress';
 import { joinKey } from '../storage/uri';
 import { loadModelFromStore } from '../model/io';
-import { preprocessRgbBytes } from '../model/preprocess';
+import { checkNormalization, preprocessRgbBytes } from '../model/preprocess';
 import { selectBackend } from '../model/backend';
 import { datasetManifestKey } from '../data/sources';
 import { ShardImageSource } from '../train/data-loader';
@@ -26,6 +26,7 @@ export async function runEmbedder(
   const prefix = run.modelKey ?? modelPrefix(run.runId);
   const sidecar = await store.getJson<SiamfaceModelJson>(joinKey(prefix, SIAMFACE_MODEL_JSON));
   const size = sidecar.preprocessing.inputSize;
+  const normalization = checkNormalization(sidecar.preprocessing, store.uri(joinKey(prefix, SIAMFACE_MODEL_JSON)));
   const model = await loadModelFromStore(store, prefix);
   const source = await ShardImageSource.open(store, datasetManifestKey(run.datasetId), {
     imageSize: size,
@@ -40,7 +41,7 @@ export async function runEmbedder(
     async embed(ids) {
       const data = new Float32Array(ids.length * per);
       const rgbs = await Promise.all(ids.map((id) => source.rgb(id)));
-      rgbs.forEach((rgb, j) => preprocessRgbBytes(rgb, data, j * per));
+      rgbs.forEach((rgb, j) => preprocessRgbBytes(rgb, normalization, data, j * per));
       const x = tf.tensor4d(data, [ids.length, size, size, 3]);
       try {
         return embedTensor(model, x, batch);

@@ -19,6 +19,9 @@ import type { FaceLandmarks5, Point, RgbImage } from './types';
 export const CELEBA_ALIGNED_WIDTH = 178;
 export const CELEBA_ALIGNED_HEIGHT = 218;
 
+/** An (upright) image with CelebA's aligned-frame size, taken to be an aligned CelebA crop. */
+export const isCelebaFrameSize = (image: { width: number; height: number }) => image.width === CELEBA_ALIGNED_WIDTH && image.height === CELEBA_ALIGNED_HEIGHT;
+
 /**
  * Mean landmark positions of CelebA's aligned images (list_landmarks_align_celeba.txt), in the
  * 178x218 frame, pixel centres on integers: lefteye (69,111), righteye (108,111), nose (88,136),
@@ -33,6 +36,31 @@ export const CELEBA_ALIGNED_TEMPLATE: FaceLandmarks5 = {
 };
 
 const LANDMARK_ORDER = ['leftEye', 'rightEye', 'nose', 'mouthLeft', 'mouthRight'] as const;
+
+/**
+ * The frames a face can be aligned into:
+ * - 'celeba': CelebA's 178x218 aligned frame (then, for a model input, its centre square);
+ * - 'face-chip': the tight square face box face-recognition networks are trained on (dlib's 150 px
+ *   chips: brows to chin), defined as the 111 px square centred at (89, 133) of CelebA's frame.
+ *   Chosen by measurement: face-api.js's own descriptor on 600 lfw-train pairs (detected, aligned)
+ *   scored 98.5% with this box, 94.3% with the same side centred on the eyes, and 74% on the whole
+ *   centre square of CelebA's frame.
+ */
+export type FaceFrame = 'celeba' | 'face-chip';
+export const FACE_CHIP_BOX = Object.freeze({ left: 89 - 111 / 2, top: 133 - 111 / 2, side: 111 });
+/** Pixel side a face chip is warped at when no output size is asked for (dlib's chip size). */
+export const FACE_CHIP_SIZE = 150;
+
+/** The template and output size of a frame; face chips of any side scale the box's template. */
+function frameGeometry(frame: FaceFrame, side?: number): { template: Point[]; width: number; height: number } {
+  const celeba = landmarkList(CELEBA_ALIGNED_TEMPLATE);
+  if (frame === 'celeba') return { template: celeba, width: CELEBA_ALIGNED_WIDTH, height: CELEBA_ALIGNED_HEIGHT };
+  const size = side ?? FACE_CHIP_SIZE;
+  const k = size / FACE_CHIP_BOX.side;
+  // Pixel centres: the box edge is at -0.5 in both frames.
+  const template = celeba.map(([x, y]): Point => [(x + 0.5 - FACE_CHIP_BOX.left) * k - 0.5, (y + 0.5 - FACE_CHIP_BOX.top) * k - 0.5]);
+  return { template, width: size, height: size };
+}
 
 /** Forward affine map [x', y'] = [a*x + b*y + tx, c*x + d*y + ty]. */
 export interface Affine {
@@ -96,25 +124,26 @@ export function celebaAlignTransform(landmarks: FaceLandmarks5): Affine {
 }
 
 /**
- * Warps the face into CelebA's 178x218 aligned frame. Pixels outside the source repeat its edge.
- * Faces larger than the template are first cropped and downscaled with lanczos3 so the bilinear
- * warp never minifies (no aliasing on 4000-px photos).
+ * Warps the face into a frame (CelebA's 178x218 by default). Pixels outside the source repeat its
+ * edge. Faces larger than the template are first cropped and downscaled with lanczos3 so the
+ * bilinear warp never minifies (no aliasing on 4000-px photos). `side` sets a face chip's size.
  */
-export async function warpToCelebaFrame(image: RgbImage, landmarks: FaceLandmarks5): Promise<RgbImage> {
-  let forward = celebaAlignTransform(landmarks);
+export async function warpToFrame(image: RgbImage, landmarks: FaceLandmarks5, frame: FaceFrame = 'celeba', side?: number): Promise<RgbImage> {
+  const geo = frameGeometry(frame, side);
+  let forward = similarityTransform(landmarkList(landmarks), geo.template);
   let source = image;
   const scale = Math.sqrt(Math.abs(forward.a * forward.d - forward.b * forward.c));
-  if (scale < 0.9) ({ source, forward } = await shrinkFaceRegion(image, forward, scale));
-  return warpAffine(source, forward, CELEBA_ALIGNED_WIDTH, CELEBA_ALIGNED_HEIGHT);
+  if (scale < 0.9) ({ source, forward } = await shrinkFaceRegion(image, forward, scale, geo.width, geo.height));
+  return warpAffine(source, forward, geo.width, geo.height);
 }
 
-async function shrinkFaceRegion(image: RgbImage, forward: Affine, scale: number): Promise<{ source: RgbImage; forward: Affine }> {
+async function shrinkFaceRegion(image: RgbImage, forward: Affine, scale: number, width: number, height: number): Promise<{ source: RgbImage; forward: Affine }> {
   const inverse = invertAffine(forward);
   const corners: Point[] = [
     [0, 0],
-    [CELEBA_ALIGNED_WIDTH, 0],
-    [0, CELEBA_ALIGNED_HEIGHT],
-    [CELEBA_ALIGNED_WIDTH, CELEBA_ALIGNED_HEIGHT],
+    [width, 0],
+    [0, height],
+    [width, height],
   ].map((p) => applyAffine(inverse, p as Point));
   const margin = 2 / scale;
   const left = clamp(Math.floor(Math.min(...corners.map((p) => p[0])) - margin), 0, image.width - 1);
@@ -181,7 +210,9 @@ export function warpAffine(src: RgbImage, forward: Affine, width: number, height
 }
 
 export interface AlignOptions {
-  /** Square output side; omit for the full 178x218 CelebA frame. */
+  /** 'celeba' (default) or 'face-chip'. */
+  frame?: FaceFrame;
+  /** Square output side; omit for the full frame (178x218 for CelebA's, 150 px for a face chip). */
   outputSize?: number;
   /** 'png' (default) or 'raw' (interleaved RGB, row-major). */
   format?: 'png' | 'raw';
@@ -189,15 +220,19 @@ export interface AlignOptions {
 }
 
 /**
- * Aligns a face to CelebA's aligned geometry. With outputSize, applies the training pipeline's
+ * Aligns a face into a frame. For CelebA's frame with outputSize, applies the training pipeline's
  * centre-square crop + resize (lib/data/preprocess: sharp resize, fit 'cover', centre, lanczos3),
- * so the result matches what the model saw in training.
+ * so the result matches what the model saw in training; a face chip is warped at outputSize directly.
  */
 export async function alignFace(image: Buffer | RgbImage, landmarks: FaceLandmarks5, options: AlignOptions = {}): Promise<Buffer> {
-  const { outputSize, format = 'png', name = 'image' } = options;
+  const { outputSize, format = 'png', name = 'image', frame = 'celeba' } = options;
   if (outputSize !== undefined && !(Number.isInteger(outputSize) && outputSize > 0)) throw badInput(`outputSize must be a positive integer, got ${outputSize}`);
   const rgb = await decodeRgb(image, name);
-  const aligned = await warpToCelebaFrame(rgb, landmarks);
+  if (frame === 'face-chip') {
+    const chip = await warpToFrame(rgb, landmarks, 'face-chip', outputSize);
+    return format === 'png' ? encodePng(chip) : chip.data;
+  }
+  const aligned = await warpToFrame(rgb, landmarks, 'celeba');
   if (outputSize === undefined) return format === 'png' ? encodePng(aligned) : aligned.data;
   const resized = sharp(aligned.data, { raw: { width: aligned.width, height: aligned.height, channels: 3 } }).resize(outputSize, outputSize, {
     fit: 'cover',

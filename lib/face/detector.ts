@@ -52,7 +52,8 @@ const PAD_FRACTIONS = [0.25, 1.0];
 const PAD_GREY = { r: 128, g: 128, b: 128 };
 const DETECT_MAX_SIDE = 1280;
 
-export const FACE_API_MODEL_DIR = path.join(path.dirname(require.resolve('@vladmandic/face-api/package.json')), 'model');
+export { FACE_API_MODEL_DIR } from '../model/face-api-weights';
+import { FACE_API_MODEL_DIR } from '../model/face-api-weights';
 
 let modelsLoaded: Promise<void> | undefined;
 

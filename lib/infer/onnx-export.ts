@@ -1,6 +1,6 @@
 /**
  * tfjs LayersModel -> ONNX ModelProto, for fast inference with onnxruntime (6-12x the wasm
- * backend here). Covers the layers our embedding tower uses (see SUPPORTED_LAYERS) and fails
+ * backend here). Covers the layers our embedding towers use (one converter per layer class: CONVERTERS) and fails
  * with a clear message on anything else rather than exporting a wrong graph.
  *
  * Layout: tfjs is NHWC. The ONNX model keeps tfjs's interface (input [N, H, W, C] float32, the
@@ -36,27 +36,6 @@ export interface OnnxExportOptions {
   metadata?: Record<string, string>;
 }
 
-export const SUPPORTED_LAYERS = [
-  'InputLayer',
-  'Conv2D',
-  'Dense',
-  'BatchNormalization',
-  'FreezableBatchNormalization',
-  'Activation',
-  'ReLU',
-  'LeakyReLU',
-  'ZeroPadding2D',
-  'MaxPooling2D',
-  'AveragePooling2D',
-  'GlobalAveragePooling2D',
-  'GlobalMaxPooling2D',
-  'Concatenate',
-  'Add',
-  'Multiply',
-  'Flatten',
-  'Dropout',
-  'L2Normalize',
-] as const;
 
 const MIN_OPSET = 13;
 const MAX_OPSET = 17;
@@ -260,80 +239,99 @@ interface LayerContext {
   consumers: Map<number, number>;
 }
 
+type Converter = (ctx: LayerContext, cfg: Record<string, unknown>, unsupported: (why: string) => Error) => string;
+
+const pool: Converter = (ctx, cfg, unsupported) => {
+  requireChannelsLast(cfg, unsupported);
+  const x = ctx.inputs[0];
+  const kernel = cfg.poolSize as [number, number];
+  const strides = (cfg.strides as [number, number] | null) ?? kernel;
+  const attrs = [ints('kernel_shape', kernel), ints('strides', strides), ints('pads', spatialPads(x.shape, kernel, strides, [1, 1], cfg.padding, unsupported))];
+  return ctx.g.node(ctx.className === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', ctx.layer.name, [x.name], attrs).output[0];
+};
+
+const globalPool: Converter = (ctx, cfg, unsupported) => {
+  requireChannelsLast(cfg, unsupported);
+  if (cfg.keepDims) throw unsupported('keepDims is not supported');
+  const pooled = ctx.g.node(ctx.className === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool', ctx.layer.name, [ctx.inputs[0].name]).output[0];
+  return ctx.g.node('Flatten', ctx.layer.name, [pooled], [int('axis', 1)]).output[0];
+};
+
+const elementwise: Converter = (ctx) => {
+  const op = ctx.className === 'Add' ? 'Add' : 'Mul';
+  return ctx.inputs.slice(1).reduce((acc, v) => ctx.g.node(op, ctx.layer.name, [acc, v.name]).output[0], ctx.inputs[0].name);
+};
+
+/** One converter per tfjs layer class: the single list of what the exporter supports. */
+const CONVERTERS: Readonly<Record<string, Converter>> = {
+  Conv2D: (ctx, cfg, unsupported) => activation(ctx, conv2d(ctx, cfg, unsupported), cfg.activation),
+  Dense: (ctx, cfg, unsupported) => activation(ctx, dense(ctx, cfg, unsupported), cfg.activation),
+  BatchNormalization: batchNorm,
+  FreezableBatchNormalization: batchNorm,
+  ChannelScale: channelScale,
+  Activation: (ctx, cfg) => activation(ctx, ctx.inputs[0].name, cfg.activation),
+  ReLU: (ctx, cfg) => {
+    const { g, layer } = ctx;
+    const x = ctx.inputs[0];
+    if (cfg.maxValue === null || cfg.maxValue === undefined) return g.node('Relu', layer.name, [x.name]).output[0];
+    const lo = g.floats(`${layer.name}/min`, [], Float32Array.of(0));
+    const hi = g.floats(`${layer.name}/max`, [], Float32Array.of(cfg.maxValue as number));
+    return g.node('Clip', layer.name, [x.name, lo.name, hi.name]).output[0];
+  },
+  LeakyReLU: (ctx, cfg) => ctx.g.node('LeakyRelu', ctx.layer.name, [ctx.inputs[0].name], [float('alpha', (cfg.alpha as number) ?? 0.3)]).output[0],
+  ZeroPadding2D: (ctx, cfg, unsupported) => {
+    requireChannelsLast(cfg, unsupported);
+    const [[top, bottom], [left, right]] = cfg.padding as [[number, number], [number, number]];
+    const pads = ctx.g.int64s(`${ctx.layer.name}/pads`, [0, 0, top, left, 0, 0, bottom, right]);
+    return ctx.g.node('Pad', ctx.layer.name, [ctx.inputs[0].name, pads.name], [str('mode', 'constant')]).output[0];
+  },
+  ZeroPadChannels: (ctx, cfg, unsupported) => {
+    const x = ctx.inputs[0];
+    const rank = x.shape.length;
+    const have = x.shape[rank - 1];
+    if (typeof have !== 'number') throw unsupported('the channel count must be known');
+    const pads = new Array<number>(2 * rank).fill(0);
+    pads[rank + onnxAxis(-1, rank)] = (cfg.channels as number) - have; // zeros after the existing channels
+    const p = ctx.g.int64s(`${ctx.layer.name}/pads`, pads);
+    return ctx.g.node('Pad', ctx.layer.name, [x.name, p.name], [str('mode', 'constant')]).output[0];
+  },
+  MaxPooling2D: pool,
+  AveragePooling2D: pool,
+  GlobalAveragePooling2D: globalPool,
+  GlobalMaxPooling2D: globalPool,
+  Concatenate: (ctx, cfg) => ctx.g.node('Concat', ctx.layer.name, ctx.inputs.map((v) => v.name), [int('axis', onnxAxis(cfg.axis as number, ctx.inputs[0].shape.length))]).output[0],
+  Add: elementwise,
+  Multiply: elementwise,
+  Flatten: (ctx) => {
+    const x = ctx.inputs[0];
+    if (x.shape.length !== 4) return ctx.g.node('Flatten', ctx.layer.name, [x.name], [int('axis', 1)]).output[0];
+    // tfjs flattens NHWC order; go back to NHWC first so a following Dense sees the same vector.
+    const nhwc = ctx.g.node('Transpose', ctx.layer.name, [x.name], [ints('perm', [0, 2, 3, 1])]).output[0];
+    return ctx.g.node('Flatten', ctx.layer.name, [nhwc], [int('axis', 1)]).output[0];
+  },
+  Dropout: (ctx) => ctx.inputs[0].name, // identity at inference
+  L2Normalize: (ctx, cfg) => {
+    // x / sqrt(max(sum(x^2, last axis), epsilon)), as lib/model/layers.ts computes it.
+    const { g, layer } = ctx;
+    const x = ctx.inputs[0];
+    const axis = onnxAxis(-1, x.shape.length);
+    const eps = g.floats(`${layer.name}/epsilon`, [], Float32Array.of((cfg.epsilon as number) ?? 1e-12));
+    const sq = g.node('ReduceSumSquare', layer.name, [x.name], [ints('axes', [axis]), int('keepdims', 1)]).output[0];
+    const floored = g.node('Max', layer.name, [sq, eps.name]).output[0];
+    const norm = g.node('Sqrt', layer.name, [floored]).output[0];
+    return g.node('Div', layer.name, [x.name, norm]).output[0];
+  },
+};
+/** Layer class names the exporter converts (the keys of its converter table). */
+export const SUPPORTED_LAYERS: readonly string[] = ['InputLayer', ...Object.keys(CONVERTERS)];
+
 /** Emits the nodes of one layer application; returns the ONNX name of its output. */
 function convertLayer(ctx: LayerContext): string {
-  const { g, layer, className, inputs } = ctx;
-  const cfg = layer.getConfig() as Record<string, unknown>;
-  const x = inputs[0];
+  const { layer, className } = ctx;
   const unsupported = (why: string) => badInput(`ONNX export: layer '${layer.name}' (${className}): ${why}`);
-  switch (className) {
-    case 'Conv2D':
-      return activation(ctx, conv2d(ctx, cfg, unsupported), cfg.activation);
-    case 'Dense':
-      return activation(ctx, dense(ctx, cfg, unsupported), cfg.activation);
-    case 'BatchNormalization':
-    case 'FreezableBatchNormalization':
-      return batchNorm(ctx, cfg, unsupported);
-    case 'Activation':
-      return activation(ctx, x.name, cfg.activation);
-    case 'ReLU': {
-      if (cfg.maxValue === null || cfg.maxValue === undefined) return g.node('Relu', layer.name, [x.name]).output[0];
-      const lo = g.floats(`${layer.name}/min`, [], Float32Array.of(0));
-      const hi = g.floats(`${layer.name}/max`, [], Float32Array.of(cfg.maxValue as number));
-      return g.node('Clip', layer.name, [x.name, lo.name, hi.name]).output[0];
-    }
-    case 'LeakyReLU':
-      return g.node('LeakyRelu', layer.name, [x.name], [float('alpha', (cfg.alpha as number) ?? 0.3)]).output[0];
-    case 'ZeroPadding2D': {
-      requireChannelsLast(cfg, unsupported);
-      const [[top, bottom], [left, right]] = cfg.padding as [[number, number], [number, number]];
-      const pads = g.int64s(`${layer.name}/pads`, [0, 0, top, left, 0, 0, bottom, right]);
-      return g.node('Pad', layer.name, [x.name, pads.name], [str('mode', 'constant')]).output[0];
-    }
-    case 'MaxPooling2D':
-    case 'AveragePooling2D': {
-      requireChannelsLast(cfg, unsupported);
-      const kernel = cfg.poolSize as [number, number];
-      const strides = (cfg.strides as [number, number] | null) ?? kernel;
-      const attrs = [ints('kernel_shape', kernel), ints('strides', strides), ints('pads', spatialPads(x.shape, kernel, strides, [1, 1], cfg.padding, unsupported))];
-      return g.node(className === 'MaxPooling2D' ? 'MaxPool' : 'AveragePool', layer.name, [x.name], attrs).output[0];
-    }
-    case 'GlobalAveragePooling2D':
-    case 'GlobalMaxPooling2D': {
-      requireChannelsLast(cfg, unsupported);
-      if (cfg.keepDims) throw unsupported('keepDims is not supported');
-      const pooled = g.node(className === 'GlobalAveragePooling2D' ? 'GlobalAveragePool' : 'GlobalMaxPool', layer.name, [x.name]).output[0];
-      return g.node('Flatten', layer.name, [pooled], [int('axis', 1)]).output[0];
-    }
-    case 'Concatenate': {
-      const rank = x.shape.length;
-      return g.node('Concat', layer.name, inputs.map((v) => v.name), [int('axis', onnxAxis(cfg.axis as number, rank))]).output[0];
-    }
-    case 'Add':
-    case 'Multiply': {
-      const op = className === 'Add' ? 'Add' : 'Mul';
-      return inputs.slice(1).reduce((acc, v) => g.node(op, layer.name, [acc, v.name]).output[0], x.name);
-    }
-    case 'Flatten': {
-      if (x.shape.length !== 4) return g.node('Flatten', layer.name, [x.name], [int('axis', 1)]).output[0];
-      // tfjs flattens NHWC order; go back to NHWC first so a following Dense sees the same vector.
-      const nhwc = g.node('Transpose', layer.name, [x.name], [ints('perm', [0, 2, 3, 1])]).output[0];
-      return g.node('Flatten', layer.name, [nhwc], [int('axis', 1)]).output[0];
-    }
-    case 'Dropout':
-      return x.name; // identity at inference
-    case 'L2Normalize': {
-      // x / sqrt(max(sum(x^2, last axis), epsilon)), as lib/model/layers.ts computes it.
-      const axis = onnxAxis(-1, x.shape.length);
-      const eps = g.floats(`${layer.name}/epsilon`, [], Float32Array.of((cfg.epsilon as number) ?? 1e-12));
-      const sq = g.node('ReduceSumSquare', layer.name, [x.name], [ints('axes', [axis]), int('keepdims', 1)]).output[0];
-      const floored = g.node('Max', layer.name, [sq, eps.name]).output[0];
-      const norm = g.node('Sqrt', layer.name, [floored]).output[0];
-      return g.node('Div', layer.name, [x.name, norm]).output[0];
-    }
-    default:
-      throw unsupported(`layer type not supported (supported: ${SUPPORTED_LAYERS.join(', ')})`);
-  }
+  const convert = CONVERTERS[className];
+  if (!convert) throw unsupported(`layer type not supported (supported: ${SUPPORTED_LAYERS.join(', ')})`);
+  return convert(ctx, layer.getConfig() as Record<string, unknown>, unsupported);
 }
 
 /** NHWC axis of a rank-`rank` tfjs tensor -> axis in the graph (rank-4 values are NCHW). */
@@ -439,13 +437,7 @@ function batchNorm(ctx: LayerContext, cfg: Record<string, unknown>, unsupported:
     scale[c] = gamma[c] / Math.sqrt(w.moving_variance.data[c] + eps);
     shift[c] = beta[c] - w.moving_mean.data[c] * scale[c];
   }
-  const producer = ctx.foldables.get(x.name);
-  const singleConsumer = ctx.consumers.get(ctx.inputIds[0]) === 1;
-  if (ctx.foldBatchNorm && producer && singleConsumer && producer.outChannels === channels) {
-    foldInto(g, producer, scale, shift, layer.name);
-    ctx.foldables.delete(x.name);
-    return x.name;
-  }
+  if (tryFold(ctx, scale, shift)) return x.name;
   const inputsOf = (suffix: string, data: ArrayLike<number>) => g.floats(`${layer.name}/${suffix}`, [channels], Float32Array.from(data)).name;
   return g.node(
     'BatchNormalization',
@@ -453,6 +445,31 @@ function batchNorm(ctx: LayerContext, cfg: Record<string, unknown>, unsupported:
     [x.name, inputsOf('gamma', gamma), inputsOf('beta', beta), inputsOf('moving_mean', w.moving_mean.data), inputsOf('moving_variance', w.moving_variance.data)],
     [float('epsilon', eps)],
   ).output[0];
+}
+
+/** Folds a per-channel affine map into the conv/dense that produced its input, when that is the input's only consumer. */
+function tryFold(ctx: LayerContext, scale: Float64Array, shift: Float64Array): boolean {
+  const x = ctx.inputs[0];
+  const producer = ctx.foldables.get(x.name);
+  const singleConsumer = ctx.consumers.get(ctx.inputIds[0]) === 1;
+  if (!(ctx.foldBatchNorm && producer && singleConsumer && producer.outChannels === scale.length)) return false;
+  foldInto(ctx.g, producer, scale, shift, ctx.layer.name);
+  ctx.foldables.delete(x.name);
+  return true;
+}
+
+/** ChannelScale (face-api.js's folded batch norm): y = x * weights + biases per channel; folded like a BatchNormalization. */
+function channelScale(ctx: LayerContext): string {
+  const { g, layer } = ctx;
+  const x = ctx.inputs[0];
+  const w = layerWeights(layer);
+  const scale = Float64Array.from(w.weights.data);
+  const shift = Float64Array.from(w.biases.data);
+  if (tryFold(ctx, scale, shift)) return x.name;
+  // Broadcast over NCHW (rank 4) or [N, C].
+  const dims = x.shape.length === 4 ? [1, scale.length, 1, 1] : [scale.length];
+  const mul = g.node('Mul', layer.name, [x.name, g.floats(`${layer.name}/weights`, dims, w.weights.data).name]).output[0];
+  return g.node('Add', layer.name, [mul, g.floats(`${layer.name}/biases`, dims, w.biases.data).name]).output[0];
 }
 
 /** Scales the producer's output channels and adds the shift: BN(conv(x)) as one conv. */

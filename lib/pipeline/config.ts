@@ -8,7 +8,7 @@ import type { DatasetSource } from '../data/sources';
 export interface PipelineConfig {
   /** Where the images come from. Default: Kaggle CelebA (needs `dataset.source.identityFile`). */
   dataset: { source: DatasetSource; id?: string };
-  preprocessing: { imageSize: number; crop: 'centre' | 'face-align'; shardSize: number; maxBadFraction: number };
+  preprocessing: { imageSize: number; crop: 'centre' | 'face-align' | 'face-chip'; shardSize: number; maxBadFraction: number };
   split: { seed: number; fractions: { train: number; val: number; test: number } };
   pairs: { seed: number; perSplit: { train: number; val: number; test: number } };
   /** Training hyper-parameters (lib/train/config.ts documents each; unset fields take its defaults). */
@@ -103,7 +103,7 @@ export function resolvePipelineConfig(input: unknown): PipelineConfig {
   };
   positiveInt('preprocessing.imageSize', cfg.preprocessing.imageSize, 1024);
   if (cfg.preprocessing.imageSize < 32) throw new PipelineConfigError('preprocessing.imageSize', `must be >= 32 (DenseNet downsamples 32x), got ${cfg.preprocessing.imageSize}`);
-  if (cfg.preprocessing.crop !== 'centre' && cfg.preprocessing.crop !== 'face-align') throw new PipelineConfigError('preprocessing.crop', `must be 'centre' or 'face-align', got ${JSON.stringify(cfg.preprocessing.crop)}`);
+  if (!['centre', 'face-align', 'face-chip'].includes(cfg.preprocessing.crop)) throw new PipelineConfigError('preprocessing.crop', `must be 'centre', 'face-align' or 'face-chip', got ${JSON.stringify(cfg.preprocessing.crop)}`);
   positiveInt('preprocessing.shardSize', cfg.preprocessing.shardSize);
   fraction('preprocessing.maxBadFraction', cfg.preprocessing.maxBadFraction);
   const fr = cfg.split.fractions;
@@ -121,6 +121,20 @@ export function resolvePipelineConfig(input: unknown): PipelineConfig {
 
 function fail(field: string, message: string): never {
   throw new PipelineConfigError(field, message);
+}
+
+/**
+ * The trainModel config of a pipeline: its training section, whose image size defaults to the
+ * shards' (a backbone with its own input size, or a student smaller than its teacher, sets it).
+ */
+export function trainingInputOf(cfg: PipelineConfig): Record<string, unknown> {
+  return { ...cfg.training, imageSize: (cfg.training.imageSize as number | undefined) ?? cfg.preprocessing.imageSize };
+}
+
+/** The teacher a pipeline distils from, if any (computed by the 'teacher' stage). */
+export function teacherOf(cfg: PipelineConfig): { backbone: string } | null {
+  const t = cfg.training.teacher as { backbone?: unknown } | null | undefined;
+  return t && typeof t.backbone === 'string' ? { backbone: t.backbone } : null;
 }
 
 /** A short summary for the workflow memo and the UI. */

@@ -1,5 +1,5 @@
 /** What the trainingPipeline reports through its `status` query and returns (small JSON only). */
-export const PIPELINE_STAGES = ['plan', 'fetch', 'shard', 'pairs', 'train', 'evaluate', 'promote'] as const;
+export const PIPELINE_STAGES = ['plan', 'fetch', 'shard', 'pairs', 'teacher', 'train', 'evaluate', 'promote'] as const;
 export type PipelineStage = (typeof PIPELINE_STAGES)[number];
 
 export interface StageState {
@@ -46,6 +46,7 @@ export const STAGE_OF_ACTIVITY: Record<string, PipelineStage> = {
   fetchDataset: 'fetch',
   shardDataset: 'shard',
   generatePairs: 'pairs',
+  computeTeacherEmbeddings: 'teacher',
   trainModel: 'train',
   evaluateRun: 'evaluate',
   promoteRun: 'promote',

@@ -14,6 +14,8 @@ import type { SiamfaceModelJson } from '../train/train-model';
 export interface SavedModelMetadata {
   backend?: string;
   backbone?: string;
+  /** Objective and starting weights, as the trainer recorded them. */
+  training?: Record<string, unknown>;
   model?: { inputSize?: number; blocks?: number[]; growthRate?: number; embeddingDim?: number };
   preprocessing?: Record<string, unknown>;
 }
@@ -46,15 +48,24 @@ export function describeModel(meta: SavedModelMetadata | undefined, pipelineConf
       std: [...IMAGENET_STD],
     },
     backend: meta?.backend ?? 'unknown',
+    ...(meta?.training ? { training: meta.training } : {}),
   };
 }
 
 /** The trainer's sidecar (runs/<run>/model/siamface-model.json) as a SavedModelMetadata. */
 function fromSidecar(sidecar: SiamfaceModelJson): SavedModelMetadata {
+  const blocks = sidecar.model.blocks;
   return {
     backend: sidecar.backend.backend,
-    model: { inputSize: sidecar.preprocessing.inputSize, blocks: sidecar.model.blocks, growthRate: sidecar.model.growthRate, embeddingDim: sidecar.model.embeddingDim },
+    backbone: sidecar.model.backbone === 'faceres34' ? 'faceres34' : backboneName(blocks ?? [6, 12, 24, 16], sidecar.model.growthRate),
+    model: { inputSize: sidecar.preprocessing.inputSize, blocks, growthRate: sidecar.model.growthRate, embeddingDim: sidecar.model.embeddingDim },
     preprocessing: { ...sidecar.preprocessing },
+    training: {
+      head: sidecar.model.head,
+      loss: sidecar.loss,
+      ...(sidecar.teacher ? { teacher: sidecar.teacher } : {}),
+      ...(sidecar.initialWeights ? { initialWeights: sidecar.initialWeights } : {}),
+    },
   };
 }
 

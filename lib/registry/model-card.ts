@@ -17,6 +17,8 @@ export interface ModelDescription {
   preprocessing: Record<string, unknown>;
   /** The tfjs backend the model was trained with (e.g. 'tensorflow', 'wasm'). */
   backend: string;
+  /** Head, objective (loss, teacher) and the weights training started from. */
+  training?: Record<string, unknown>;
 }
 
 export interface ModelCard {

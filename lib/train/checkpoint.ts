@@ -56,6 +56,8 @@ export interface CheckpointMeta {
   /** The epoch ending at this step was not validated (cancelled during validation): a resume validates first. */
   validationPending?: boolean;
   backend: string;
+  /** Where the run's weights started from (kept so a resumed run's model card still says). */
+  initialWeights?: { kind: string; source: string | null };
   weights: BlobRef;
   /** Absent before the first optimizer step of a phase. */
   optimizer: (BlobRef & { phase: 1 | 2; iterations: number; variables: string[] }) | null;
@@ -124,6 +126,7 @@ export interface SaveCheckpointInput {
   best: BestSoFar | null;
   validationPending?: boolean;
   backend: string;
+  initialWeights?: { kind: string; source: string | null };
   model: tf.LayersModel;
   /** The current phase's optimizer and phase, or null before its first step. */
   optimizer: { optimizer: tf.AdamOptimizer; phase: 1 | 2; variables: string[] } | null;
@@ -166,6 +169,7 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
     best: input.best,
     ...(input.validationPending ? { validationPending: true } : {}),
     backend: input.backend,
+    ...(input.initialWeights ? { initialWeights: input.initialWeights } : {}),
     weights,
     optimizer,
     createdAt: new Date().toISOString(),

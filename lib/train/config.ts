@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { badInput } from '../errors';
 import { BACKEND_PREFERENCES, resolveModelConfig, type BackendPreference, type ModelConfig } from '../model';
+import { BACKBONES, backboneSpec, type BackboneName } from '../model/backbones';
 import { DENSENET121_NOTOP_URL } from '../model/keras-weights';
 import { stableJson } from '../data/sources';
 
@@ -31,8 +32,30 @@ export interface AugmentConfig {
 export type WeightsSource =
   /** Random initialisation. */
   | { kind: 'none' }
+  /** The backbone's published weights: ImageNet (Keras, default URL) for densenet121, face-api.js's package files for faceres34. */
+  | { kind: 'pretrained' }
   /** Keras DenseNet ImageNet "notop" .h5 from a URL, s3:// URI or local path (cached in S3 at `cacheKey`). */
   | { kind: 'imagenet'; location: string; cacheKey?: string };
+
+export const LOSS_KINDS = ['contrastive', 'cosface', 'arcface', 'none'] as const;
+export type LossKind = (typeof LOSS_KINDS)[number];
+
+/**
+ * The training objective. 'contrastive' is the pair loss on the Euclidean distance (margin: the
+ * top-level `margin`). 'cosface' / 'arcface' are additive-margin softmax over the train split's
+ * identities (InsightFace defaults: s = 64; m = 0.35 cosine margin, 0.5 angular margin), optionally
+ * plus `pairWeight` x the contrastive loss. 'none' is allowed with a teacher: distillation alone.
+ */
+export type LossConfig = { kind: 'contrastive' } | { kind: 'none' } | { kind: 'cosface' | 'arcface'; scale: number; margin: number; pairWeight: number };
+
+export const MARGIN_LOSS_DEFAULTS = { cosface: { scale: 64, margin: 0.35 }, arcface: { scale: 64, margin: 0.5 } } as const;
+
+/** Distillation: the student matches a face-pretrained teacher's normalised embedding (1 - cosine), on every training image. */
+export interface TeacherConfig {
+  backbone: BackboneName;
+  /** Weight of the distillation term in the total loss. */
+  weight: number;
+}
 
 export interface TrainConfig {
   /** Square input side of the model; shard images of another size are resized on load. */
@@ -52,6 +75,8 @@ export interface TrainConfig {
   minLrFraction: number;
   /** Contrastive loss margin. */
   margin: number;
+  loss: LossConfig;
+  teacher: TeacherConfig | null;
   checkpointEverySteps: number;
   /** Complete checkpoints kept (older ones are deleted after a newer one is complete). */
   keepCheckpoints: number;
@@ -84,6 +109,8 @@ export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
   warmupSteps: 100,
   minLrFraction: 0.01,
   margin: 1.0,
+  loss: { kind: 'contrastive' } as LossConfig,
+  teacher: null as TeacherConfig | null,
   checkpointEverySteps: 200,
   keepCheckpoints: 3,
   seed: 1,
@@ -97,11 +124,13 @@ export const DEFAULT_TRAIN_CONFIG: Readonly<TrainConfig> = Object.freeze({
   finalWeights: 'best' as const,
 });
 
-/** A config as callers write it: any field may be left out. */
-export type TrainConfigInput = Partial<Omit<TrainConfig, 'phase1' | 'phase2' | 'augment'>> & {
+/** A config as callers write it: any field may be left out; `loss` may be just its kind. */
+export type TrainConfigInput = Partial<Omit<TrainConfig, 'phase1' | 'phase2' | 'augment' | 'loss' | 'teacher'>> & {
   phase1?: Partial<PhaseConfig>;
   phase2?: Partial<PhaseConfig>;
   augment?: Partial<AugmentConfig>;
+  loss?: LossKind | ({ kind: LossKind } & Partial<{ scale: number; margin: number; pairWeight: number }>);
+  teacher?: ({ backbone: BackboneName } & Partial<TeacherConfig>) | null;
 };
 
 const fail = (field: string, want: string, got: unknown) => badInput(`train config: ${field} must be ${want}, got ${JSON.stringify(got)}`, { field });
@@ -119,6 +148,7 @@ function num(field: string, v: unknown, min: number, max: number, openMin = fals
 }
 
 function checkKeys(where: string, obj: object, known: readonly string[]): void {
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) throw badInput(`train config: ${where.replace(/\.$/, '') || '(root)'} must be an object`, { field: where.replace(/\.$/, '') });
   for (const k of Object.keys(obj)) {
     if (!known.includes(k)) throw badInput(`train config: unknown field '${where}${k}' (known: ${known.join(', ')})`, { field: `${where}${k}` });
   }
@@ -137,20 +167,61 @@ function phase(name: 'phase1' | 'phase2', p: Partial<PhaseConfig> | undefined): 
   return out;
 }
 
+function resolveLoss(given: TrainConfigInput['loss']): LossConfig {
+  const obj = typeof given === 'string' ? { kind: given } : (given ?? { kind: 'contrastive' as const });
+  checkKeys('loss.', obj, ['kind', 'scale', 'margin', 'pairWeight']);
+  const kind = obj.kind;
+  if (!(LOSS_KINDS as readonly string[]).includes(kind as string)) throw fail('loss.kind', `one of ${LOSS_KINDS.join(', ')}`, kind);
+  if (kind === 'contrastive' || kind === 'none') {
+    for (const k of ['scale', 'margin', 'pairWeight'] as const) {
+      if (k in obj) throw badInput(`train config: loss.${k} applies to cosface and arcface only (the contrastive margin is training.margin)`, { field: `loss.${k}` });
+    }
+    return { kind };
+  }
+  const def = MARGIN_LOSS_DEFAULTS[kind];
+  const o = obj as { scale?: number; margin?: number; pairWeight?: number };
+  return {
+    kind,
+    scale: num('loss.scale', o.scale ?? def.scale, 0, 1024, true),
+    margin: num('loss.margin', o.margin ?? def.margin, 0, kind === 'arcface' ? Math.PI / 2 : 1),
+    pairWeight: num('loss.pairWeight', o.pairWeight ?? 0, 0, 100),
+  };
+}
+
+function resolveTeacher(given: TrainConfigInput['teacher']): TeacherConfig | null {
+  if (given === undefined || given === null) return null;
+  checkKeys('teacher.', given, ['backbone', 'weight']);
+  const spec = backboneSpec(given.backbone, 'train config: teacher.backbone');
+  if (spec.pretrained !== 'face-api') throw badInput(`train config: teacher.backbone must be a face-pretrained backbone (faceres34), got ${spec.name}`, { field: 'teacher.backbone' });
+  return { backbone: spec.name, weight: num('teacher.weight', given.weight ?? 1, 0, 100, true) };
+}
+
 /** Merges defaults and validates; every error names the field. */
 export function resolveTrainConfig(input: TrainConfigInput = {}): TrainConfig {
   checkKeys('', input, Object.keys(DEFAULT_TRAIN_CONFIG).concat('stepsPerEpoch'));
   const d = DEFAULT_TRAIN_CONFIG;
   const augment: AugmentConfig = { ...d.augment, ...(input.augment ?? {}) };
   checkKeys('augment.', augment, Object.keys(d.augment));
+  const model = { ...(input.model ?? {}) };
+  let backbone: BackboneName;
+  try {
+    backbone = backboneSpec((model as { backbone?: unknown }).backbone ?? 'densenet121', 'train config: model.backbone').name;
+  } catch (err) {
+    throw badInput((err as Error).message, { field: 'model.backbone' });
+  }
+  const fixedSize = BACKBONES[backbone].fixedInputSize;
   const cfg: TrainConfig = {
     ...d,
     ...input,
-    model: { ...(input.model ?? {}) },
-    weights: input.weights ?? d.weights,
+    // A backbone with a fixed input size sets the default image size.
+    imageSize: input.imageSize ?? fixedSize ?? d.imageSize,
+    model,
+    weights: input.weights ?? (backbone === 'densenet121' ? d.weights : { kind: 'pretrained' }),
     phase1: phase('phase1', input.phase1),
     phase2: phase('phase2', input.phase2),
     augment,
+    loss: resolveLoss(input.loss),
+    teacher: resolveTeacher(input.teacher),
   };
   int('imageSize', cfg.imageSize, 16);
   int('batchSize', cfg.batchSize, 1);
@@ -173,13 +244,23 @@ export function resolveTrainConfig(input: TrainConfigInput = {}): TrainConfig {
   if (!BACKEND_PREFERENCES.includes(cfg.backend)) throw fail('backend', `one of ${BACKEND_PREFERENCES.join(', ')}`, cfg.backend);
   if (cfg.finalWeights !== 'best' && cfg.finalWeights !== 'last') throw fail('finalWeights', "'best' or 'last'", cfg.finalWeights);
   const w = cfg.weights as WeightsSource | undefined;
-  if (!w || (w.kind !== 'none' && w.kind !== 'imagenet')) throw fail('weights.kind', "'none' or 'imagenet'", (w as { kind?: unknown } | undefined)?.kind);
+  if (!w || (w.kind !== 'none' && w.kind !== 'imagenet' && w.kind !== 'pretrained')) throw fail('weights.kind', "'none', 'pretrained' or 'imagenet'", (w as { kind?: unknown } | undefined)?.kind);
+  if (w.kind === 'imagenet' && backbone !== 'densenet121') throw badInput(`train config: weights.kind 'imagenet' is for densenet121; backbone ${backbone} loads its own with 'pretrained'`, { field: 'weights.kind' });
   if (w.kind === 'imagenet' && (typeof w.location !== 'string' || w.location === '')) throw fail('weights.location', 'a URL, s3:// URI or path', w.location);
   if ('inputSize' in cfg.model) throw badInput('train config: model.inputSize is set from imageSize; leave it out', { field: 'model.inputSize' });
+  if (fixedSize !== null && cfg.imageSize !== fixedSize) throw badInput(`train config: imageSize must be ${fixedSize} for backbone ${backbone} (its pretrained input size), got ${cfg.imageSize}`, { field: 'imageSize' });
+  let modelCfg: ModelConfig;
   try {
-    resolveModelConfig(modelConfigOf(cfg));
+    modelCfg = resolveModelConfig(modelConfigOf(cfg));
   } catch (err) {
     throw badInput(`train config: model: ${(err as Error).message}`, { field: 'model' });
+  }
+  if (cfg.loss.kind === 'none' && !cfg.teacher) throw badInput("train config: loss.kind 'none' (distillation alone) needs a teacher", { field: 'loss.kind' });
+  if (cfg.teacher && BACKBONES[cfg.teacher.backbone].defaultEmbeddingDim !== modelCfg.embeddingDim) {
+    throw badInput(
+      `train config: teacher.backbone ${cfg.teacher.backbone} gives ${BACKBONES[cfg.teacher.backbone].defaultEmbeddingDim}-d embeddings but the student's model.embeddingDim is ${modelCfg.embeddingDim}; they must match`,
+      { field: 'teacher.backbone' },
+    );
   }
   return cfg;
 }

@@ -21,7 +21,8 @@ import { splitCsvLine } from '../data/csv';
 import { seededRandom } from '../data/pairs';
 import { readShardIndex, type LocatedShardEntry } from '../data/shard-format';
 import type { DatasetManifest } from '../data/dataset-manifest';
-import { preprocessRgbBytes } from '../model/preprocess';
+import { preprocessRgbBytes, type Normalization } from '../model/preprocess';
+import { decodeForModel } from '../data/preprocess';
 import type { AugmentConfig } from './config';
 
 export interface LabelledPair {
@@ -140,7 +141,7 @@ export interface SourceStats {
 
 /** Images by id from a dataset's shards, decoded to RGB at the training size, with an LRU of decoded images. */
 export class ShardImageSource {
-  private readonly entries = new Map<string, LocatedShardEntry>();
+  private readonly entries = new Map<string, LocatedShardEntry & { split: string }>();
   private readonly shardTars = new Map<string, Promise<Buffer>>();
   private readonly decoded = new Map<string, Buffer>();
   private readonly decoding = new Map<string, Promise<Buffer>>();
@@ -166,7 +167,7 @@ export class ShardImageSource {
     const source = new ShardImageSource(store, opts, shardInfo, total <= opts.shardCacheBytes ? 'whole-shard' : 'ranged');
     for (const s of listed) {
       const index = await readShardIndex(store, s.index);
-      for (const e of index.entries) source.entries.set(e.imageId, e);
+      for (const e of index.entries) source.entries.set(e.imageId, { ...e, split: s.split });
     }
     source.stats.images = source.entries.size;
     return source;
@@ -174,6 +175,23 @@ export class ShardImageSource {
 
   has(imageId: string): boolean {
     return this.entries.has(imageId);
+  }
+
+  /** The identity (label) of an image, as its shard index records it. */
+  identityOf(imageId: string): string {
+    const e = this.entries.get(imageId);
+    if (!e) throw badInput(`image '${imageId}' is in no shard of the dataset`);
+    return e.identity;
+  }
+
+  /** Image ids of a split, in shard order. */
+  imagesOf(split: string): string[] {
+    return [...this.entries.values()].filter((e) => e.split === split).map((e) => e.imageId);
+  }
+
+  /** Sorted identities of a split: the classes of the margin losses. */
+  identitiesOf(split: string): string[] {
+    return [...new Set([...this.entries.values()].filter((e) => e.split === split).map((e) => e.identity))].sort();
   }
 
   /** Fails early (naming the first few) when pairs refer to images the shards do not hold. */
@@ -236,20 +254,18 @@ export class ShardImageSource {
     const entry = this.entries.get(imageId);
     if (!entry) throw badInput(`image '${imageId}' is in no shard of the dataset`);
     const jpeg = await this.jpeg(entry);
-    const size = this.opts.imageSize;
-    let out;
+    let rgb: Buffer;
     try {
-      out = await sharp(jpeg).resize(size, size, { fit: 'cover' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+      rgb = await decodeForModel(jpeg, this.opts.imageSize);
     } catch (err) {
       throw new SiamfaceError('bad_input', `cannot decode image '${imageId}' from ${this.store.uri(entry.shard)} at ${entry.offset}: ${(err as Error).message}`);
     }
-    if (out.info.channels !== 3) throw new SiamfaceError('bad_input', `image '${imageId}' decoded to ${out.info.channels} channels, expected RGB`);
     this.stats.decodes++;
     if (this.opts.decodedCacheImages > 0) {
-      this.decoded.set(imageId, out.data);
+      this.decoded.set(imageId, rgb);
       while (this.decoded.size > this.opts.decodedCacheImages) this.decoded.delete(this.decoded.keys().next().value as string);
     }
-    return out.data;
+    return rgb;
   }
 
   /** Releases cached shards and images. */
@@ -262,10 +278,13 @@ export class ShardImageSource {
 /** One step's data: 2B preprocessed images (the B `a` images, then the B `b` images) and B labels. */
 export interface PairBatch {
   cursor: DataCursor;
-  /** Float32 NHWC, preprocessed as lib/model/preprocess (ImageNet mean/std). */
+  /** Float32 NHWC, normalised as the backbone expects (lib/model/preprocess). */
   images: Float32Array;
   labels: Float32Array;
   pairs: LabelledPair[];
+  /** Image id and horizontal flip of each of the 2B slots (for class labels and teacher targets). */
+  ids: string[];
+  flips: boolean[];
 }
 
 export interface PairBatchLoaderOptions {
@@ -273,6 +292,7 @@ export interface PairBatchLoaderOptions {
   imageSize: number;
   seed: number;
   augment: AugmentConfig | null;
+  normalization: Normalization;
   /** Batches per epoch (at most floor(pairs / batchSize)). */
   stepsPerEpoch: number;
   prefetch: number;
@@ -312,17 +332,17 @@ export class PairBatchLoader {
     const pairs = this.pairIndices(cursor).map((i) => this.pairs[i]);
     const images = new Float32Array(2 * B * per);
     const labels = Float32Array.from(pairs, (p) => p.label);
+    const ids = [...pairs.map((p) => p.a), ...pairs.map((p) => p.b)];
+    const flips = new Array<boolean>(2 * B).fill(false);
     await Promise.all(
-      pairs.flatMap((p, i) =>
-        [p.a, p.b].map(async (id, side) => {
-          const slot = side * B + i;
-          const params = this.opts.augment ? augmentParams(this.opts.augment, this.opts.seed, cursor.epoch, cursor.index, slot) : NO_AUGMENT;
-          const rgb = await augmentRgb(await this.source.rgb(id), S, params);
-          preprocessRgbBytes(rgb, images, slot * per);
-        }),
-      ),
+      ids.map(async (id, slot) => {
+        const params = this.opts.augment ? augmentParams(this.opts.augment, this.opts.seed, cursor.epoch, cursor.index, slot) : NO_AUGMENT;
+        flips[slot] = params.flip;
+        const rgb = await augmentRgb(await this.source.rgb(id), S, params);
+        preprocessRgbBytes(rgb, this.opts.normalization, images, slot * per);
+      }),
     );
-    return { cursor, images, labels, pairs };
+    return { cursor, images, labels, pairs, ids, flips };
   }
 
   /**

@@ -4,8 +4,31 @@
  * construction and batch-norm sees one batch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { contrastiveLoss, euclideanDistance } from '../model';
+import { contrastiveLoss, cosineDistillationLoss, euclideanDistance, marginSoftmaxLoss } from '../model';
 import { rocAuc } from '../eval/metrics';
+import type { LossConfig } from './config';
+
+/** What a training step minimises: the configured loss, plus distillation when a teacher is set. */
+export interface Objective {
+  loss: LossConfig;
+  /** Margin of the contrastive pair loss. */
+  contrastiveMargin: number;
+  /** Weight of the distillation term, or null without a teacher. */
+  teacherWeight: number | null;
+}
+
+export const contrastiveObjective = (margin: number): Objective => ({ loss: { kind: 'contrastive' }, contrastiveMargin: margin, teacherWeight: null });
+
+/** One step's tensors. Images are [2B, S, S, 3] (a's then b's); classes and teacher follow the same order. */
+export interface StepBatch {
+  images: tf.Tensor4D;
+  /** Pair labels [B]: 1 same, 0 different. */
+  labels: tf.Tensor1D;
+  /** Identity class of each image [2B] (int32): margin losses. */
+  classes?: tf.Tensor1D;
+  /** Teacher embedding of each image [2B, D]: distillation. */
+  teacher?: tf.Tensor2D;
+}
 
 /** The tf.Variables behind the model's currently trainable weights, in model order. */
 export function trainableVariables(model: tf.LayersModel): { variables: tf.Variable[]; names: string[] } {
@@ -29,9 +52,38 @@ export function setLearningRate(optimizer: tf.AdamOptimizer, lr: number): void {
   (optimizer as unknown as { learningRate: number }).learningRate = lr;
 }
 
+/**
+ * The total loss of a batch. `model` is the tower, or the training model whose second output is
+ * the margin losses' class cosines ([2B, C]).
+ */
+export function objectiveLoss(model: tf.LayersModel, batch: StepBatch, objective: Objective, training: boolean): tf.Scalar {
+  return tf.tidy(() => {
+    const out = model.apply(batch.images, { training }) as tf.Tensor | tf.Tensor[];
+    const [emb, cosines] = (Array.isArray(out) ? out : [out]) as [tf.Tensor2D, tf.Tensor2D | undefined];
+    const n = batch.labels.shape[0];
+    const pairLoss = () => {
+      const [ea, eb] = tf.split(emb, [n, n], 0) as [tf.Tensor2D, tf.Tensor2D];
+      return contrastiveLoss(batch.labels, euclideanDistance(ea, eb), objective.contrastiveMargin);
+    };
+    const { loss } = objective;
+    let total: tf.Scalar = tf.scalar(0);
+    if (loss.kind === 'contrastive') total = pairLoss();
+    if (loss.kind === 'cosface' || loss.kind === 'arcface') {
+      if (!cosines || !batch.classes) throw new Error(`objectiveLoss: ${loss.kind} needs the training model's class cosines and the batch's classes`);
+      total = marginSoftmaxLoss(cosines, batch.classes, loss);
+      if (loss.pairWeight > 0) total = tf.add(total, tf.mul(loss.pairWeight, pairLoss()));
+    }
+    if (objective.teacherWeight !== null) {
+      if (!batch.teacher) throw new Error('objectiveLoss: distillation needs the batch\'s teacher embeddings');
+      total = tf.add(total, tf.mul(objective.teacherWeight, cosineDistillationLoss(emb, batch.teacher)));
+    }
+    return total;
+  });
+}
+
 /** Forward, backward and Adam update over `variables`; returns the loss before the update. */
-export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, variables: tf.Variable[], images: tf.Tensor4D, labels: tf.Tensor1D, margin: number): number {
-  const loss = optimizer.minimize(() => siameseLoss(model, images, labels, margin, true), true, variables);
+export function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, variables: tf.Variable[], batch: StepBatch, objective: Objective): number {
+  const loss = optimizer.minimize(() => objectiveLoss(model, batch, objective, true), true, variables);
   if (!loss) throw new Error('trainStep: optimizer returned no loss');
   const value = loss.dataSync()[0];
   loss.dispose();

@@ -2,7 +2,9 @@
  * Stage 4: train the Siamese tower on a dataset's shards and pairs.
  *
  * - Phase 1 trains the head with the backbone frozen, phase 2 all layers at a lower learning rate;
- *   Adam with per-phase warm-up + cosine; contrastive loss on the Euclidean distance.
+ *   Adam with per-phase warm-up + cosine. Objective (lib/train/siamese-step): contrastive loss on the
+ *   Euclidean distance, or CosFace/ArcFace over the train split's identities (optionally plus the pair
+ *   loss), plus distillation from a face-pretrained teacher's stored embeddings when one is configured.
  * - Validation ROC AUC at each epoch end; the best-AUC weights are kept under runs/<run>/best/.
  * - Checkpoints every N steps, at each epoch end, on cancellation and on a stop request. On start
  *   the newest complete checkpoint of the run (same config hash) is resumed: same weights, optimizer
@@ -19,18 +21,20 @@ import { throwIfAborted, type RunContext } from '../progress';
 import type { ObjectStore } from '../storage';
 import { joinKey } from '../storage';
 import type { DatasetManifest } from '../data/dataset-manifest';
-import { buildEmbeddingTower, setBackboneTrainable, selectBackend, IMAGENET_MEAN, IMAGENET_STD, type BackendSelection, type ModelConfig } from '../model';
-import { loadKerasWeights, resolveImagenetWeights } from '../model/keras-weights';
+import { setBackboneTrainable, selectBackend, type BackendSelection, type ModelConfig } from '../model';
+import { BACKBONES } from '../model/backbones';
 import { saveModelToStore } from '../model/io';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
-import { PairBatchLoader, ShardImageSource, batchTensors, parsePairsCsv, type DataCursor, type LabelledPair } from './data-loader';
+import { PairBatchLoader, ShardImageSource, batchTensors, parsePairsCsv, type DataCursor, type LabelledPair, type PairBatch } from './data-loader';
 import { latestCompleteCheckpoint, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, type BestSoFar, type CheckpointRef } from './checkpoint';
 import { readBest, restoreBestWeights, saveBestWeights } from './best-weights';
 import { planSteps, positionOf, type StepPlan } from './schedule';
 import { modelPrefix, runJsonKey, stopRequestKey, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
-import { setLearningRate, trainStep, trainableVariables } from './siamese-step';
+import { setLearningRate, trainStep, trainableVariables, type Objective, type StepBatch } from './siamese-step';
 import { validatePairs } from './validate';
+import { buildTrainingModels, loadInitialWeights, type InitialWeights } from './training-model';
+import { TeacherTargets } from './teacher-embeddings';
 
 export interface TrainModelInput {
   runId: string;
@@ -78,6 +82,8 @@ export interface SiamfaceModelJson {
     inputSize: number;
     /** How the shards cropped faces before resizing. */
     crop: string;
+    /** Side of the dataset's prepared images (shards), which are then resized to inputSize. */
+    datasetImageSize: number;
     channels: 'RGB';
     layout: 'NHWC';
     /** x' = (x / 255 - mean) / std per channel */
@@ -86,7 +92,9 @@ export interface SiamfaceModelJson {
     std: readonly number[];
   };
   distance: 'euclidean';
-  loss: { kind: 'contrastive'; margin: number };
+  loss: TrainConfig['loss'] & { contrastiveMargin: number };
+  teacher: (NonNullable<TrainConfig['teacher']> & { teacherId: string }) | null;
+  initialWeights: InitialWeights;
   backend: { backend: string; detail: string; native: boolean; gpu: boolean };
   training: { config: TrainConfig; configHash: string; plan: StepPlan; manifestKey: string; pairsKeys: TrainModelInput['pairsKeys'] };
   result: TrainModelResult;
@@ -149,6 +157,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     return done.value.result;
   }
 
+  const modelConfig = modelConfigOf(cfg);
+  const normalization = BACKBONES[modelConfig.backbone].normalization;
   const source = await ShardImageSource.open(store, input.manifestKey, {
     imageSize: cfg.imageSize,
     decodedCacheImages: cfg.decodedCacheImages,
@@ -163,27 +173,43 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     imageSize: cfg.imageSize,
     seed: cfg.seed,
     augment: cfg.augment,
+    normalization,
     stepsPerEpoch: plan.stepsPerEpoch,
     prefetch: cfg.prefetch,
   });
+  // Margin losses: one class per identity of the train split.
+  const identities = source.identitiesOf('train');
+  const classOf = new Map(identities.map((id, i) => [id, i]));
+  const teacher = cfg.teacher ? await TeacherTargets.load(store, manifest, cfg.teacher) : null;
+  if (teacher) ctx.log('teacher embeddings loaded', { teacher: cfg.teacher!.backbone, teacherId: teacher.teacherId, images: teacher.size });
+  const objective: Objective = { loss: cfg.loss, contrastiveMargin: cfg.margin, teacherWeight: cfg.teacher?.weight ?? null };
+  const stepTensors = (batch: PairBatch): StepBatch => {
+    const { images, labels } = batchTensors(batch, cfg.imageSize);
+    const margin = cfg.loss.kind === 'cosface' || cfg.loss.kind === 'arcface';
+    return {
+      images,
+      labels,
+      ...(margin ? { classes: tf.tensor1d(batch.ids.map((id) => classOf.get(source.identityOf(id))!), 'int32') } : {}),
+      ...(teacher ? { teacher: teacher.batch(batch.ids, batch.flips) } : {}),
+    };
+  };
 
   // --- model, and where to start --------------------------------------------------------------
-  const model = buildEmbeddingTower(modelConfigOf(cfg), { seed: cfg.seed });
+  const { tower: model, training: trainingModel } = buildTrainingModels(modelConfig, cfg, identities.length);
   if (backend.backend === 'tensorflow') useNativeBatchNormTraining(model);
   try {
     const ckpt: CheckpointRef | null = await latestCompleteCheckpoint(store, runId, { configHash });
     let startStep = 0;
     let best: BestSoFar | null = null;
+    let initialWeights: InitialWeights = { kind: cfg.weights.kind, source: null };
     if (ckpt) {
-      await restoreCheckpointWeights(store, ckpt, model);
+      await restoreCheckpointWeights(store, ckpt, trainingModel);
       startStep = ckpt.meta.step;
       best = ckpt.meta.best;
+      initialWeights = (ckpt.meta.initialWeights as InitialWeights | undefined) ?? initialWeights;
       ctx.log('resuming from checkpoint', { runId, step: startStep, checkpoint: store.uri(ckpt.prefix) });
-    } else if (cfg.weights.kind === 'imagenet') {
-      const cacheKey = cfg.weights.cacheKey ?? 'cache/weights/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5';
-      const h5 = await resolveImagenetWeights(cfg.weights.location, store, cacheKey, { signal: ctx.signal, log: ctx.log });
-      const report = await loadKerasWeights(model, h5, { layerFilter: (l) => !l.name.startsWith('head_') });
-      ctx.log('imagenet weights loaded', { layers: report.loaded.length, values: report.values });
+    } else {
+      initialWeights = await loadInitialWeights(model, modelConfig, cfg, store, ctx);
     }
     const resumedFromStep = ckpt ? startStep : undefined;
     if (ctx.resumeFrom) ctx.log('previous attempt reported', { ...ctx.resumeFrom });
@@ -220,8 +246,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     const ensureOptimizer = async (phase: 1 | 2) => {
       if (opt?.phase === phase) return;
       opt?.optimizer.dispose();
-      setBackboneTrainable(model, phase === 2);
-      const { variables, names } = trainableVariables(model);
+      setBackboneTrainable(trainingModel, phase === 2);
+      const { variables, names } = trainableVariables(trainingModel);
       const optimizer = tf.train.adam(cfg.phase1.lr);
       opt = { optimizer, phase, variables, names };
       // The checkpoint's optimizer state belongs to its phase; a new phase starts a fresh Adam.
@@ -245,7 +271,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         best,
         validationPending,
         backend: backend.backend,
-        model,
+        model: trainingModel,
+        initialWeights,
         optimizer: opt ? { optimizer: opt.optimizer, phase: opt.phase, variables: opt.names } : null,
         keep: cfg.keepCheckpoints,
       });
@@ -274,7 +301,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     const validateEpoch = async (epoch: number) => {
       validationPending = false;
       if (!valPairs.length) return;
-      const v = await validatePairs(model, source, valPairs, cfg.imageSize, Math.max(VAL_BATCH_MIN, 2 * cfg.batchSize), ctx.signal);
+      const v = await validatePairs(model, source, valPairs, { imageSize: cfg.imageSize, normalization }, Math.max(VAL_BATCH_MIN, 2 * cfg.batchSize), ctx.signal);
       if (!v.complete) {
         validationPending = true;
         return;
@@ -307,13 +334,12 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         const t0 = Date.now();
         const next = await batches.next();
         if (next.done) throw new Error(`data loader ended at step ${step} of ${plan.totalSteps}`);
-        const { images, labels } = batchTensors(next.value, cfg.imageSize);
+        const tensors = stepTensors(next.value);
         let loss: number;
         try {
-          loss = trainStep(model, opt!.optimizer, opt!.variables, images, labels, cfg.margin);
+          loss = trainStep(trainingModel, opt!.optimizer, opt!.variables, tensors, objective);
         } finally {
-          images.dispose();
-          labels.dispose();
+          tf.dispose(Object.values(tensors));
         }
         if (!Number.isFinite(loss)) throw new SiamfaceError('bad_input', `loss is ${loss} at step ${step} (learning rate ${pos.lr}): training diverged`);
         step++;
@@ -373,18 +399,21 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       version: 1,
       runId,
       datasetId: input.datasetId,
-      model: modelConfigOf(cfg),
+      model: modelConfig,
       preprocessing: {
         inputSize: cfg.imageSize,
         crop: manifest.cropApplied ?? manifest.config?.crop ?? 'centre',
+        datasetImageSize: manifest.config.imageSize,
         channels: 'RGB',
         layout: 'NHWC',
         scale: 1 / 255,
-        mean: IMAGENET_MEAN,
-        std: IMAGENET_STD,
+        mean: normalization.mean,
+        std: normalization.std,
       },
       distance: 'euclidean',
-      loss: { kind: 'contrastive', margin: cfg.margin },
+      loss: { ...cfg.loss, contrastiveMargin: cfg.margin },
+      teacher: cfg.teacher && teacher ? { ...cfg.teacher, teacherId: teacher.teacherId } : null,
+      initialWeights,
       backend: { backend: backend.backend, detail: backend.detail, native: backend.native, gpu: backend.gpu },
       training: { config: cfg, configHash, plan, manifestKey: input.manifestKey, pairsKeys: input.pairsKeys },
       result,
@@ -396,7 +425,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     report({ status: stoppedEarly ? 'stopped' : 'completed' });
     return result;
   } finally {
-    model.dispose();
+    trainingModel.dispose();
+    if (trainingModel !== model) model.dispose();
     source.clear();
   }
 }

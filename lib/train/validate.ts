@@ -1,7 +1,7 @@
 /** Per-epoch validation: ROC AUC of the tower's distances on the val pairs (no augmentation). */
 import * as tf from '@tensorflow/tfjs';
 import { euclideanDistanceOf } from '../model';
-import { preprocessRgbBytes } from '../model/preprocess';
+import { preprocessRgbBytes, type Normalization } from '../model/preprocess';
 import type { LabelledPair, ShardImageSource } from './data-loader';
 import { aucOrNull, embed } from './siamese-step';
 
@@ -15,7 +15,15 @@ export interface ValidationResult {
   complete: boolean;
 }
 
-export async function validatePairs(model: tf.LayersModel, source: ShardImageSource, pairs: readonly LabelledPair[], imageSize: number, batch: number, signal?: AbortSignal): Promise<ValidationResult> {
+export async function validatePairs(
+  model: tf.LayersModel,
+  source: ShardImageSource,
+  pairs: readonly LabelledPair[],
+  input: { imageSize: number; normalization: Normalization },
+  batch: number,
+  signal?: AbortSignal,
+): Promise<ValidationResult> {
+  const { imageSize, normalization } = input;
   const ids = [...new Set(pairs.flatMap((p) => [p.a, p.b]))];
   const per = imageSize * imageSize * 3;
   const embeddings = new Map<string, Float32Array>();
@@ -28,7 +36,7 @@ export async function validatePairs(model: tf.LayersModel, source: ShardImageSou
     const chunk = ids.slice(i, i + batch);
     const data = new Float32Array(chunk.length * per);
     const rgbs = await Promise.all(chunk.map((id) => source.rgb(id)));
-    rgbs.forEach((rgb, j) => preprocessRgbBytes(rgb, data, j * per));
+    rgbs.forEach((rgb, j) => preprocessRgbBytes(rgb, normalization, data, j * per));
     const x = tf.tensor4d(data, [chunk.length, imageSize, imageSize, 3]);
     try {
       embed(model, x, batch).forEach((e, j) => embeddings.set(chunk[j], e));

@@ -294,7 +294,7 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
     await mapLimit(part, 2, async (loc) => {
       try {
         const data = await readImageBytes(loc, { store });
-        const img = await prepareImage(data, { inputSize: model.inputSize, detect: job.detect, geometry: model.geometry, name: loc });
+        const img = await prepareImage(data, { prep: model.prep, detect: job.detect, name: loc });
         prepared.push({ loc, rgb: img.rgb });
       } catch (err) {
         if (!(err instanceof ImageError)) throw err; // transient or a bug: the chunk is retried

@@ -15,7 +15,7 @@ import { readProduction } from '../registry/production';
 import { checkModelName, versionPrefix } from '../registry/keys';
 import { onnxKey, readOnnxRecord } from '../registry/onnx-artifact';
 import type { ModelCard } from '../registry/model-card';
-import { trainingGeometry, type TrainingGeometry } from './detection-policy';
+import { imagePrepOf, type ImagePrep } from './detection-policy';
 import type { ModelRef } from './types';
 
 export type EnginePreference = 'auto' | 'onnx' | 'tfjs';
@@ -25,8 +25,8 @@ export interface ServingModel {
   version: number;
   card: ModelCard;
   engine: EmbeddingEngine;
-  inputSize: number;
-  geometry: TrainingGeometry;
+  /** How inputs are prepared for it (input size, dataset image size, crop geometry, normalisation), from its card. */
+  prep: ImagePrep;
 }
 
 export interface ModelCacheOptions {
@@ -125,7 +125,7 @@ export class ModelCache {
     const size = typeof card.model.inputSize === 'number' ? card.model.inputSize : card.model.inputSize[0];
     if (engine.inputSize !== size) throw badInput(`model ${name} v${version}: the card says input ${size} px, the model takes ${engine.inputSize} px`);
     this.opts.log?.('model loaded for verification', { name, version, engine: engine.describe(), ms: this.opts.now() - started });
-    return { name, version, card, engine, inputSize: engine.inputSize, geometry: trainingGeometry(card) };
+    return { name, version, card, engine, prep: imagePrepOf(card, engine.inputSize) };
   }
 
   private async loadEngine(name: string, version: number): Promise<EmbeddingEngine> {

@@ -1,18 +1,19 @@
 /**
- * One input image -> the model's input pixels, the way training prepared them: either detect the
- * largest face and warp it into CelebA's aligned frame, or take the image as it is; then the data
- * stage's own centre-square crop + resize + JPEG (lib/data/preprocess preprocessImage) and the
- * training loader's decode. Per-image failures become ImageError (no_face, bad_image, not_found).
+ * One input image -> the model's input pixels, the way training prepared them: the data stage's own
+ * preparation (lib/data/preprocess preprocessImage: header checks, crop or detected face aligned into
+ * the model's frame, resize to the dataset's image size, JPEG), then the training loader's decode to the
+ * model's input size; the caller normalises with the card's values. Per-image failures become
+ * ImageError (no_face, bad_image, not_found).
  */
 import sharp from 'sharp';
 import type { ObjectStore } from '../storage';
 import { readLocation } from '../storage/open-location';
 import { SiamfaceError } from '../errors';
-import { BadImageError, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, preprocessImage } from '../data/preprocess';
+import { BadImageError, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, decodeForModel, orientedSize, preprocessImage, type CropMode, type FaceAligner } from '../data/preprocess';
 import { decodeRgb } from '../face/image';
-import { alignFace } from '../face/align';
+import { alignFace, isCelebaFrameSize } from '../face/align';
 import { detectLargestFace } from '../face/detector';
-import { shouldDetect, type TrainingGeometry } from './detection-policy';
+import { shouldDetect, type ImagePrep } from './detection-policy';
 import type { DetectMode, FaceInfo, ImageErrorCode, ImageInput } from './types';
 
 export class ImageError extends SiamfaceError {
@@ -58,38 +59,37 @@ export interface PreparedImage {
 }
 
 export interface PrepareOptions {
-  inputSize: number;
+  prep: ImagePrep;
   detect: DetectMode;
-  geometry: TrainingGeometry;
   /** Names the image in errors. */
   name: string;
   /** Face to keep among several (default 'largest'). */
   select?: 'largest' | 'highest_score';
 }
 
-const preprocessOpts = (size: number) => ({ size, crop: 'centre' as const, maxInputPixels: DEFAULT_MAX_INPUT_PIXELS, maxInputBytes: DEFAULT_MAX_INPUT_BYTES });
-
 export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise<PreparedImage> {
   const t0 = performance.now();
+  const { prep } = opts;
   let meta: sharp.Metadata;
   try {
-    meta = await sharp(bytes).metadata();
+    // The header only: nothing is decoded before preprocessImage has checked the size limits.
+    meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
     throw new ImageError('bad_image', `${opts.name} is not a readable image: ${(err as Error).message}`, { cause: err, image: opts.name });
   }
-  // Orientation 5-8 swaps width and height once the EXIF rotation is applied.
-  const swapped = (meta.orientation ?? 1) >= 5;
-  const dims = { width: (swapped ? meta.height : meta.width) ?? 0, height: (swapped ? meta.width : meta.height) ?? 0 };
+  const size = orientedSize(meta);
+  const detect = shouldDetect(opts.detect, prep.geometry, size);
   let face: FaceInfo | null = null;
-  let source = bytes;
   let detectMs = 0;
-  let decodeMs = 0;
-  if (shouldDetect(opts.detect, opts.geometry, dims)) {
-    const rgb = await decodeRgb(bytes, opts.name).catch((err: Error) => {
+  // The same crop the shards were made with: a detected face warped into the model's frame, the
+  // face chip of an aligned CelebA crop (no detection needed), or the centre square.
+  const chip = prep.geometry === 'face-chip';
+  const crop: CropMode = detect ? (chip ? 'face-chip' : 'face-align') : chip && isCelebaFrameSize(size) ? 'face-chip' : 'centre';
+  const aligner: FaceAligner = async (image, size, frameCrop) => {
+    const t1 = performance.now();
+    const rgb = await decodeRgb(image, opts.name).catch((err: Error) => {
       throw new ImageError('bad_image', err.message, { cause: err, image: opts.name });
     });
-    decodeMs += performance.now() - t0;
-    const t1 = performance.now();
     let selection;
     try {
       selection = await detectLargestFace(rgb, { name: opts.name, select: opts.select });
@@ -98,21 +98,24 @@ export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise
       throw err;
     }
     face = { box: selection.face.box, landmarks: selection.face.landmarks, score: selection.face.score, faceCount: selection.faceCount };
-    // The full 178x218 aligned frame, then the same centre crop as CelebA's aligned images get in training.
-    source = await alignFace(rgb, selection.face.landmarks, { format: 'png', name: opts.name });
+    const aligned = await alignFace(rgb, selection.face.landmarks, { outputSize: size, frame: frameCrop === 'face-chip' ? 'face-chip' : 'celeba', name: opts.name });
     detectMs = performance.now() - t1;
-  }
-  const t2 = performance.now();
+    return aligned;
+  };
   let jpeg: Buffer;
   try {
-    jpeg = await preprocessImage(source, preprocessOpts(opts.inputSize));
+    jpeg = await preprocessImage(bytes, {
+      size: prep.datasetImageSize,
+      crop,
+      maxInputPixels: DEFAULT_MAX_INPUT_PIXELS,
+      maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
+      aligner: detect ? aligner : undefined,
+    });
   } catch (err) {
     if (err instanceof BadImageError) throw new ImageError('bad_image', `${opts.name}: ${err.reason}`, { cause: err, image: opts.name });
     throw err;
   }
-  // As the training loader decodes a shard's JPEG.
-  const size = opts.inputSize;
-  const { data } = await sharp(jpeg).resize(size, size, { fit: 'cover' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
-  decodeMs += performance.now() - t2 + (face ? 0 : t2 - t0);
-  return { rgb: data, face, timings: { decode: decodeMs, detect: detectMs } };
+  const rgb = await decodeForModel(jpeg, prep.inputSize);
+  const decodeMs = performance.now() - t0 - detectMs;
+  return { rgb, face, timings: { decode: decodeMs, detect: detectMs } };
 }

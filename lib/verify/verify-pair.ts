@@ -40,9 +40,9 @@ export function checkThreshold(threshold: unknown): number | undefined {
 
 /** Embeds prepared images in one batch. */
 export async function embedPrepared(model: ServingModel, images: Buffer[]): Promise<Float32Array[]> {
-  const per = model.inputSize * model.inputSize * 3;
+  const per = model.prep.inputSize * model.prep.inputSize * 3;
   const batch = new Float32Array(images.length * per);
-  images.forEach((rgb, i) => preprocessRgbBytes(rgb, batch, i * per));
+  images.forEach((rgb, i) => preprocessRgbBytes(rgb, model.prep.normalization, batch, i * per));
   return model.engine.embed(batch, images.length);
 }
 
@@ -57,7 +57,7 @@ export async function verifyPair(input: VerifyPairInput, deps: VerifyDeps): Prom
     try {
       const bytes = await readImageBytes(image, { store: deps.store });
       const readMs = performance.now() - t;
-      return { ...(await prepareImage(bytes, { inputSize: model.inputSize, detect, geometry: model.geometry, name, select: input.select })), readMs };
+      return { ...(await prepareImage(bytes, { prep: model.prep, detect, name, select: input.select })), readMs };
     } catch (err) {
       if (err instanceof ImageError) err.details!.which = which;
       throw err;

@@ -8,10 +8,11 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { useStack, type TestStack } from '../../support/stack';
 import { buildEmbeddingTower, selectBackend, serializeWeights, serializeTensors } from '../../../lib/model';
+import { IMAGENET_NORMALIZATION } from '../../../lib/model/preprocess';
 import { adamState, latestCompleteCheckpoint, pruneCheckpoints, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, CHECKPOINT_META, CHECKPOINT_WEIGHTS } from '../../../lib/train/checkpoint';
 import { checkpointPrefix, checkpointsPrefix } from '../../../lib/train/run-layout';
 import { PairBatchLoader, ShardImageSource, loadPairs } from '../../../lib/train/data-loader';
-import { trainStep, trainableVariables } from '../../../lib/train/siamese-step';
+import { contrastiveObjective, trainStep, trainableVariables } from '../../../lib/train/siamese-step';
 import { writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
 
 const TINY = { inputSize: 32, blocks: [1, 1], growthRate: 8, headUnits: [16, 16] as [number, number], embeddingDim: 8 };
@@ -31,7 +32,7 @@ async function trainedModelAndOptimizer() {
   const { variables, names } = trainableVariables(model);
   const images = tf.randomNormal([8, 32, 32, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const labels = tf.tensor1d([1, 0, 1, 0]);
-  for (let i = 0; i < 3; i++) trainStep(model, opt, variables, images, labels, 1);
+  for (let i = 0; i < 3; i++) trainStep(model, opt, variables, { images, labels }, contrastiveObjective(1));
   tf.dispose([images, labels]);
   return { model, opt, names };
 }
@@ -100,7 +101,7 @@ test('batches are a pure function of (seed, epoch, index), the same from whole s
   assert.equal(ranged.stats.mode, 'ranged');
   whole.checkPairs(pairs, 'train pairs');
   assert.throws(() => whole.checkPairs([{ a: 'nobody/x.jpg', b: pairs[0].a, label: 0 }], 'bad pairs'), /bad pairs: 1 image ids are in no shard.*nobody\/x\.jpg/);
-  const opts = { batchSize: 4, imageSize: 32, seed: 5, augment: { flip: true, scaleJitter: 0.2, brightness: 0.1, contrast: 0.1 }, stepsPerEpoch: 3, prefetch: 2 };
+  const opts = { batchSize: 4, imageSize: 32, seed: 5, augment: { flip: true, scaleJitter: 0.2, brightness: 0.1, contrast: 0.1 }, stepsPerEpoch: 3, prefetch: 2, normalization: IMAGENET_NORMALIZATION };
   const a = new PairBatchLoader(whole, pairs, opts);
   const b = new PairBatchLoader(ranged, pairs, opts);
 

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower } from '../../../lib/model/tower';
 import { buildDenseNet } from '../../../lib/model/densenet';
-import { l2Normalize } from '../../../lib/model/layers';
+import { channelScale, l2Normalize, zeroPadChannels } from '../../../lib/model/layers';
+import { loadFaceApiWeights } from '../../../lib/model/face-api-weights';
 import { withSeededMathRandom } from '../../../lib/model/seeded-init';
 import { buildOnnxModel, exportToOnnx } from '../../../lib/infer/onnx-export';
 import { decodeModel } from '../../../lib/infer/onnx-proto';
@@ -117,6 +118,44 @@ test('every supported layer type converts with tfjs semantics (odd sizes, same p
     }
   }
   x.dispose();
+  model.dispose();
+});
+
+test("faceres34 with face-api.js's weights exports with its residual adds, max pool and scale layers (max abs diff < 1e-4)", async () => {
+  const model = buildEmbeddingTower({ backbone: 'faceres34' }, { seed: 30 });
+  loadFaceApiWeights(model);
+  const onnxModel = buildOnnxModel(model);
+  const ops = new Set(onnxModel.graph.node.map((n) => n.opType));
+  for (const op of ['Conv', 'Add', 'MaxPool', 'AveragePool', 'Pad', 'Relu', 'Gemm']) assert.ok(ops.has(op), `graph has ${op}`);
+  assert.ok(!ops.has('Mul'), 'every scale layer follows a conv and is folded into it');
+  const onnx = await OnnxEngine.create(exportToOnnx(model), { threads: 1, log: quiet });
+  const ref = new TfjsEngine(model);
+  const diff = await maxAbsDiff(onnx, ref, tf.tidy(() => tf.randomNormal([2, 150, 150, 3], 0, 0.5, 'float32', 31).dataSync() as Float32Array), 2);
+  assert.ok(diff < 1e-4, `max abs diff ${diff}`);
+  await onnx.dispose();
+  model.dispose();
+});
+
+test('a scale layer that cannot be folded, and channel zero-padding, convert with tfjs semantics', async () => {
+  const input = tf.input({ shape: [5, 5, 3] });
+  // Two consumers of the conv output: the scale layer cannot be folded into it.
+  const conv = tf.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', name: 'conv' }).apply(input) as tf.SymbolicTensor;
+  const scaled = channelScale({ name: 'scale' }).apply(conv) as tf.SymbolicTensor;
+  const both = tf.layers.add({ name: 'add' }).apply([scaled, conv]) as tf.SymbolicTensor;
+  const padded = zeroPadChannels({ channels: 7, name: 'pad' }).apply(both) as tf.SymbolicTensor;
+  const flat = tf.layers.flatten().apply(padded) as tf.SymbolicTensor;
+  const model = withSeededMathRandom('scale-pad', () => tf.model({ inputs: input, outputs: flat }));
+  model.getLayer('scale').setWeights([tf.tensor1d([0.5, -1, 2, 1.5]), tf.tensor1d([0.1, 0.2, -0.3, 0])]);
+  assert.ok(buildOnnxModel(model).graph.node.some((n) => n.opType === 'Mul'), 'kept as Mul + Add');
+  const x = tf.randomNormal([2, 5, 5, 3], 0, 1, 'float32', 32);
+  const expected = (model.predict(x) as tf.Tensor).dataSync();
+  const ort = await import('onnxruntime-node');
+  const session = await ort.InferenceSession.create(exportToOnnx(model));
+  const out = (await session.run({ input: new ort.Tensor('float32', x.dataSync() as Float32Array, [2, 5, 5, 3]) })).embedding;
+  assert.deepEqual(out.dims, [2, 5 * 5 * 7]);
+  let max = 0;
+  (out.data as Float32Array).forEach((v, i) => (max = Math.max(max, Math.abs(v - expected[i]))));
+  assert.ok(max < 1e-5, `max abs diff ${max}`);
   model.dispose();
 });
 

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { buildDenseNet } from '../../../lib/model/densenet';
 import { loadKerasWeights } from '../../../lib/model/keras-weights';
-import { preprocessImages } from '../../../lib/model/preprocess';
+import { IMAGENET_NORMALIZATION, preprocessImages } from '../../../lib/model/preprocess';
 import { selectBackend } from '../../../lib/model/backend';
 
 const FIXTURE = path.resolve(__dirname, '../../../../test/fixtures/model/tiny');
@@ -67,7 +67,7 @@ for (const backend of BACKENDS) {
     assert.equal(report.notInFile.length, 0);
     assert.equal(report.values, meta.params);
     const images = fixtureImages(meta.numImages, meta.inputSize);
-    const x = preprocessImages(images);
+    const x = preprocessImages(images, IMAGENET_NORMALIZATION);
     const firstPixels = (await x.slice([0, 0, 0, 0], [1, 1, 4, 3]).reshape([4, 3]).array()) as number[][];
     assert.ok(maxAbsDiff(firstPixels.flat(), meta.preprocessedFirstPixels.flat()) < 1e-6, 'preprocessing equals Keras preprocess_input');
     const y = model.predict(x) as tf.Tensor;

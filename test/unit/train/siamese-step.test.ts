@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower, selectBackend, setBackboneTrainable, serializeTensors, deserializeTensors, serializeWeights, restoreWeights } from '../../../lib/model';
 import { adamState, restoreAdamState } from '../../../lib/train/checkpoint';
-import { setLearningRate, siameseLoss, trainStep, trainableVariables } from '../../../lib/train/siamese-step';
+import { contrastiveObjective, setLearningRate, siameseLoss, trainStep, trainableVariables } from '../../../lib/train/siamese-step';
 
 const TINY = { inputSize: 32, blocks: [1, 1], growthRate: 8, headUnits: [16, 16] as [number, number], embeddingDim: 8 };
 const B = 4;
@@ -41,12 +41,12 @@ test('forward and backward on the tiny tower lower the contrastive loss and leak
   const { variables } = trainableVariables(model);
   const before = tf.memory().numTensors;
   const losses: number[] = [];
-  for (let i = 0; i < 8; i++) losses.push(trainStep(model, opt, variables, images, labels, 1.0));
+  for (let i = 0; i < 8; i++) losses.push(trainStep(model, opt, variables, { images, labels }, contrastiveObjective(1.0)));
   assert.ok(losses.every(Number.isFinite), `finite losses: ${losses}`);
   assert.ok(losses[7] < losses[0], `loss went down: ${losses[0]} -> ${losses[7]}`);
   // Adam creates its moments on the first step; after that the count must stay flat.
   const afterFirst = tf.memory().numTensors;
-  trainStep(model, opt, variables, images, labels, 1.0);
+  trainStep(model, opt, variables, { images, labels }, contrastiveObjective(1.0));
   assert.equal(tf.memory().numTensors, afterFirst, 'no tensors leaked per step');
   assert.ok(afterFirst >= before);
   opt.dispose();
@@ -62,7 +62,7 @@ test('phase 1 (backbone frozen) changes head weights only, BN statistics include
   const opt = tf.train.adam(1e-2);
   const { variables, names } = trainableVariables(model);
   assert.ok(names.every((n) => n.startsWith('head_')), `only head variables trainable: ${names.filter((n) => !n.startsWith('head_'))}`);
-  trainStep(model, opt, variables, images, labels, 1.0);
+  trainStep(model, opt, variables, { images, labels }, contrastiveObjective(1.0));
   for (const w of model.weights) {
     const same = tf.util.arraysEqual(Array.from(w.read().dataSync()), Array.from(snapshot.get(w.originalName)!));
     if (w.originalName.startsWith('head_')) continue;
@@ -83,7 +83,7 @@ test('resuming from serialised weights and Adam state continues bit-identically'
     for (let s = from; s < to; s++) {
       setLearningRate(opt, lrs[s]);
       const { images, labels } = batches[s % batches.length];
-      trainStep(model, opt, variables, images, labels, 1.0);
+      trainStep(model, opt, variables, { images, labels }, contrastiveObjective(1.0));
     }
   };
   // Uninterrupted: 6 steps.
