@@ -2,6 +2,8 @@ import type { ObjectStore } from '../lib/storage/object-store';
 import type { RunContext } from '../lib/progress';
 import { SiamfaceError } from '../lib/errors';
 import { evaluateRun, type EvaluateRunInput, type EvaluateRunResult } from '../lib/eval/evaluate-run';
+import { prepareEvaluation, scoreEvaluation, type EvaluationSummary, type PrepareEvaluationInput, type PreparedEvaluation, type ScoreEvaluationInput } from '../lib/eval/evaluate-model';
+import { sharedModelCache } from '../lib/verify/model-cache';
 import type { EmbedFn } from '../lib/eval/types';
 import { runStage, type ActivityDeps } from './support';
 
@@ -33,6 +35,16 @@ export function evaluateActivities(deps: ActivityDeps & { embedderFor?: Embedder
           await embedder?.dispose?.();
         }
       });
+    },
+
+    /** `siamface evaluate`, step 1: checks the labelled pairs file and pins the model version. */
+    async prepareEvaluation(input: PrepareEvaluationInput): Promise<PreparedEvaluation> {
+      return runStage('prepareEvaluation', (ctx) => prepareEvaluation(deps.store, sharedModelCache(deps.store), input, ctx));
+    },
+
+    /** `siamface evaluate`, last step: metrics on the scored pairs at the model's own threshold; writes the report. */
+    async scoreEvaluation(input: ScoreEvaluationInput): Promise<EvaluationSummary> {
+      return runStage('scoreEvaluation', (ctx) => scoreEvaluation(deps.store, input, ctx));
     },
   };
 }

@@ -9,6 +9,7 @@ import { registerDoctorCommand } from './commands/doctor';
 import { registerPipelineCommands } from './commands/pipeline';
 import { registerModelCommands } from './commands/models';
 import { registerVerifyCommands } from './commands/verify';
+import { registerEvaluateCommand } from './commands/evaluate';
 
 export function buildProgram(): Command {
   const program = new Command('siamface').description('Siamese face verification on Temporal + S3').showHelpAfterError();
@@ -18,6 +19,7 @@ export function buildProgram(): Command {
   registerPipelineCommands(program);
   registerModelCommands(program);
   registerVerifyCommands(program);
+  registerEvaluateCommand(program);
   return program;
 }
 

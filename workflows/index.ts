@@ -3,3 +3,4 @@ export { pingWorkflow } from './ping';
 export { trainOnlyWorkflow } from './train-only';
 export { trainingPipeline } from './training-pipeline';
 export { batchVerify } from './batch-verify';
+export { evaluateModel } from './evaluate-model';

@@ -24,7 +24,11 @@ export interface EvalReportKeys {
  */
 export async function writeEvalReport(store: EvalReportStore, runId: string, report: EvalReport): Promise<EvalReportKeys> {
   if (!/^[A-Za-z0-9._-]+$/.test(runId)) throw badInput(`writeEvalReport: run id ${JSON.stringify(runId)} may hold only letters, digits, '.', '_' and '-'`);
-  const prefix = evalPrefix(runId);
+  return writeEvalReportAt(store, evalPrefix(runId), report);
+}
+
+/** The same files under any prefix (`siamface evaluate` writes under evaluations/<id>/). */
+export async function writeEvalReportAt(store: EvalReportStore, prefix: string, report: EvalReport): Promise<EvalReportKeys> {
   const plots = reportPlots(report);
   const keys: EvalReportKeys = {
     report: `${prefix}report.json`,

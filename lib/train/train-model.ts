@@ -167,7 +167,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   source.checkPairs(trainPairs, store.uri(input.pairsKeys.train));
   if (valPairs.length) source.checkPairs(valPairs, store.uri(input.pairsKeys.val!));
   const plan = planSteps(cfg, trainPairs.length);
-  if (plan.totalSteps === 0) throw badInput('train config: phase1 and phase2 together have no steps');
+  // No steps at all is allowed from pretrained weights: the run exports them as they are (a baseline to compare fine-tuning with).
+  if (plan.totalSteps === 0 && cfg.weights.kind === 'none') throw badInput('train config: phase1 and phase2 together have no steps (with random weights there is nothing to export)');
   const loader = new PairBatchLoader(source, trainPairs, {
     batchSize: cfg.batchSize,
     imageSize: cfg.imageSize,
@@ -285,7 +286,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         phase: step < plan.phase1Steps ? 1 : 2,
         step,
         totalSteps: plan.totalSteps,
-        epoch: cursorOf(Math.min(step, plan.totalSteps - 1)).epoch,
+        epoch: cursorOf(Math.max(0, Math.min(step, plan.totalSteps - 1))).epoch,
         epochs: plan.epochs,
         loss: metrics().loss,
         lr: lastLr,
@@ -316,6 +317,9 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
 
     report({ status: ckpt ? 'resumed' : 'started' });
     if (ckpt?.meta.validationPending) await validateEpoch(cursorOf(startStep).epoch - 1);
+    // Pretrained weights are a result already: validate them first, so the exported best weights are
+    // never worse on validation than where fine-tuning started.
+    if (!ckpt && initialWeights.kind !== 'none') await validateEpoch(-1);
     const batches = loader.batches(cursorOf(startStep), plan.totalSteps - startStep);
     try {
       while (step < plan.totalSteps) {
@@ -425,8 +429,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     report({ status: stoppedEarly ? 'stopped' : 'completed' });
     return result;
   } finally {
+    // The training model holds every tower layer (and the class centres): disposing it frees them all.
     trainingModel.dispose();
-    if (trainingModel !== model) model.dispose();
     source.clear();
   }
 }

@@ -10,14 +10,15 @@ export interface InProcessWorkers {
   stop(): Promise<void>;
 }
 
-export async function startInProcessWorkers(stack: TestStack): Promise<InProcessWorkers> {
+/** `gpu: false` leaves the GPU queue to worker processes the test starts (and kills) itself. */
+export async function startInProcessWorkers(stack: TestStack, opts: { gpu?: boolean } = {}): Promise<InProcessWorkers> {
   const queues = { cpu: stack.queue('cpu'), gpu: stack.queue('gpu') };
   const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
   const cpu = await createSiamfaceWorker({ taskQueue: queues.cpu, activities: cpuActivities({ store: stack.store }), withWorkflows: true, workflowBundle: await stack.workflowBundle(), connection: stack.nativeConnection, temporal });
-  const gpu = await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
+  const gpu = opts.gpu === false ? null : await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
   // Live progress reaches the pipeline's status query through signals, as in the worker processes.
   configureProgressSignals(stack.client);
-  const workers: Worker[] = [cpu.worker, gpu.worker];
+  const workers: Worker[] = [cpu.worker, ...(gpu ? [gpu.worker] : [])];
   const running = workers.map((w) => w.run());
   return {
     queues,

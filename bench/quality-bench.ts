@@ -1,0 +1,237 @@
+/**
+ * Quality benchmark: trains each committed CPU config through the real pipeline (local stack: Temporal +
+ * MinIO + both workers), evaluates every model with `siamface evaluate`'s workflow on three pair sets,
+ * and prints one table, with face-api.js's own descriptor (its SSD detector, 68 landmarks, its
+ * alignment, its ResNet-34) scored by the same metric code on the same pairs as the reference row.
+ *
+ *   node dist/bench/quality-bench.js [--configs baseline,faceres-pretrained,faceres,distill] [--sets lfw,celeba,faces-dev]
+ *                                    [--max-pairs 0] [--no-faceapi] [--json out.json]
+ *
+ * Evaluation sets:
+ *   lfw        lfw-train's identity-disjoint test split (the pairs the baseline's pipeline generated; no
+ *              identity of it is in any config's train split: all configs share the split seed), as
+ *              each model's card says (face-chip models detect and align, centre-crop models do not);
+ *   celeba     celeba-wild's pairs.csv, faces detected and aligned (cross-dataset);
+ *   faces-dev  faces-dev's pairs.csv, faces detected and aligned.
+ * Training is idempotent: a config already trained on this stack is not trained again (its run is
+ * reused), so a rerun only evaluates. Pairs whose images give no face are reported as unscored.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { Command } from 'commander';
+import * as tf from '@tensorflow/tfjs';
+import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
+import { Client, Connection } from '@temporalio/client';
+import { objectStoreFromEnv } from '../lib/storage';
+import { temporalConfig } from '../lib/config';
+import { buildPipelineInput } from '../cli/commands/pipeline';
+import type { PipelineResult, PipelineStatus } from '../lib/pipeline/status';
+import type { EvaluationSummary } from '../lib/eval/evaluate-model';
+import type { EvaluateModelInput } from '../workflows/evaluate-model';
+import { buildEvalReport } from '../lib/eval/evaluate-pairs';
+import { euclidean } from '../lib/eval/metrics';
+import type { ScoredPair } from '../lib/eval/types';
+import { loadFaceModels } from '../lib/face/detector';
+import { decodeRgb } from '../lib/face/image';
+import { FACE_API_MODEL_DIR } from '../lib/model/face-api-weights';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
+
+/** The rows: committed configs (and the pretrained port, before any fine-tuning). */
+const CONFIGS: Record<string, { file: string; note: string; edit?: (c: Record<string, any>) => void }> = {
+  baseline: { file: 'configs/lfw-cpu-small.json', note: 'DenseNet121 from scratch, contrastive (the previous README config)' },
+  'faceres-pretrained': {
+    file: 'configs/lfw-cpu-faceres.json',
+    note: 'faceres34 with face-api.js weights, no training (the weights fine-tuning starts from)',
+    edit: (c) => {
+      c.training.phase1 = { steps: 0, lr: 1e-3 };
+      c.training.phase2 = { steps: 0, lr: 1e-5 };
+    },
+  },
+  faceres: { file: 'configs/lfw-cpu-faceres.json', note: 'faceres34 fine-tuned' },
+  distill: { file: 'configs/lfw-cpu-distill.json', note: 'DenseNet121 student distilled from faceres34' },
+};
+
+const SETS: Record<string, { detect: 'auto' | 'always'; what: string }> = {
+  lfw: { detect: 'auto', what: "lfw-train test split (identity-disjoint)" },
+  celeba: { detect: 'always', what: 'celeba-wild pairs, detected + aligned (cross-dataset)' },
+  'faces-dev': { detect: 'always', what: 'faces-dev pairs, detected + aligned' },
+};
+
+interface Row {
+  name: string;
+  note: string;
+  model?: { name: string; version: number };
+  trainSec?: number;
+  trainImagesPerSec?: number;
+  pipelineSec?: number;
+  sets: Record<string, { accuracy: number; accuracyStd: number; auc: number; eer: number; tar1e2: number; tar1e3: number; scored: number; rows: number } | undefined>;
+}
+
+function sh(args: string[]): string {
+  return execFileSync(path.join(ROOT, 'bin', 'siamface'), args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+async function trainConfig(client: Client, name: string): Promise<{ result: PipelineResult; status: PipelineStatus; seconds: number }> {
+  const spec = CONFIGS[name];
+  const input = buildPipelineInput({ config: path.join(ROOT, spec.file), queue: 'siamface-cpu' });
+  const cfg = input as unknown as Record<string, any>;
+  spec.edit?.(cfg);
+  cfg.promotion = { ...(cfg.promotion ?? {}), modelName: `bench-${name}` };
+  const t0 = Date.now();
+  const handle = await client.workflow.start('trainingPipeline', { taskQueue: 'siamface-cpu', workflowId: `quality-bench-${name}-${t0}`, args: [input] });
+  const result = (await handle.result()) as PipelineResult;
+  const status = (await handle.query('status')) as PipelineStatus;
+  return { result, status, seconds: (Date.now() - t0) / 1000 };
+}
+
+async function uploadPairs(set: string, lfwTestKey: string | undefined, maxPairs: number): Promise<{ input: string; baseUri: string }> {
+  const store = objectStoreFromEnv();
+  const folder = set === 'lfw' ? 'lfw-train' : set === 'celeba' ? 'celeba-wild' : 'faces-dev';
+  let text = set === 'lfw' ? (await store.getBuffer(lfwTestKey!)).toString('utf8') : fs.readFileSync(path.join(SHARED, folder, 'pairs.csv'), 'utf8');
+  if (maxPairs > 0) {
+    const lines = text.trim().split('\n');
+    // Every k-th pair, so both labels stay represented.
+    const k = Math.max(1, Math.floor((lines.length - 1) / maxPairs));
+    text = [lines[0], ...lines.slice(1).filter((_, i) => i % k === 0).slice(0, maxPairs)].join('\n') + '\n';
+  }
+  const key = `evaluations/inputs/quality-bench-${set}-${maxPairs || 'all'}.csv`;
+  await store.putObject(key, text, { contentType: 'text/csv' });
+  return { input: key, baseUri: path.join(SHARED, folder) };
+}
+
+async function evaluate(client: Client, model: { name: string; version: number }, set: string, pairs: { input: string; baseUri: string }): Promise<EvaluationSummary> {
+  const args: EvaluateModelInput = { input: pairs.input, baseUri: pairs.baseUri, model, detect: SETS[set].detect, chunkSize: 100, concurrency: 2 };
+  const handle = await client.workflow.start('evaluateModel', { taskQueue: 'siamface-cpu', workflowId: `quality-bench-eval-${model.name}-${model.version}-${set}-${Date.now()}`, args: [args] });
+  return (await handle.result()) as EvaluationSummary;
+}
+
+/** face-api.js end to end on one image: its SSD detection, 68 landmarks, its aligned box and descriptor. */
+async function faceApiDescriptor(file: string): Promise<Float32Array | null> {
+  const rgb = await decodeRgb(fs.readFileSync(file), file);
+  const t = tf.tensor3d(new Uint8Array(rgb.data), [rgb.height, rgb.width, 3], 'int32');
+  try {
+    const r = await faceapi.detectSingleFace(t as never, new faceapi.SsdMobilenetv1Options()).withFaceLandmarks().withFaceDescriptor();
+    return r ? r.descriptor : null;
+  } finally {
+    t.dispose();
+  }
+}
+
+async function faceApiRow(sets: string[], pairsOf: Record<string, { input: string; baseUri: string }>): Promise<Row> {
+  await loadFaceModels();
+  await faceapi.nets.faceRecognitionNet.loadFromDisk(FACE_API_MODEL_DIR);
+  const store = objectStoreFromEnv();
+  const row: Row = { name: 'face-api.js', note: "face-api.js's own pipeline and descriptor (reference)", sets: {} };
+  for (const set of sets) {
+    const lines = (await store.getBuffer(pairsOf[set].input)).toString('utf8').trim().split('\n').slice(1);
+    const cache = new Map<string, Float32Array | null>();
+    const scored: ScoredPair[] = [];
+    for (const l of lines) {
+      const [a, b, label] = l.split(',');
+      for (const p of [a, b]) if (!cache.has(p)) cache.set(p, await faceApiDescriptor(path.join(pairsOf[set].baseUri, p)));
+      const ea = cache.get(a);
+      const eb = cache.get(b);
+      if (ea && eb) scored.push({ a, b, label: Number(label) as 0 | 1, distance: euclidean(ea, eb) });
+    }
+    // The threshold-free metrics only (no validation pairs of its own): 10-fold accuracy picks its thresholds on 9 folds.
+    const m = buildEvalReport(scored, scored).metrics;
+    row.sets[set] = { accuracy: m.kFoldAccuracy, accuracyStd: m.kFoldStd, auc: m.rocAuc, eer: m.eer, tar1e2: m.tarAtFar1e2, tar1e3: m.tarAtFar1e3, scored: scored.length, rows: lines.length };
+    console.error(`[quality-bench] face-api.js on ${set}: ${JSON.stringify(row.sets[set])}`);
+  }
+  return row;
+}
+
+const pct = (v: number | undefined) => (v === undefined ? '—' : `${(v * 100).toFixed(2)}`);
+
+function table(rows: Row[], sets: string[]): string {
+  const head = ['model', ...sets.flatMap((s) => [`${s} acc % (10-fold)`, `${s} AUC`, `${s} EER %`, `${s} TAR@1e-2 %`, `${s} TAR@1e-3 %`, `${s} scored/pairs`]), 'train wall s', 'train img/s'];
+  const lines = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
+  for (const r of rows) {
+    const cells = [
+      r.name,
+      ...sets.flatMap((s) => {
+        const m = r.sets[s];
+        return m ? [`${pct(m.accuracy)} ± ${pct(m.accuracyStd)}`, m.auc.toFixed(4), pct(m.eer), pct(m.tar1e2), pct(m.tar1e3), `${m.scored}/${m.rows}`] : ['—', '—', '—', '—', '—', '—'];
+      }),
+      r.trainSec !== undefined ? r.trainSec.toFixed(0) : '—',
+      r.trainImagesPerSec !== undefined ? r.trainImagesPerSec.toFixed(1) : '—',
+    ];
+    lines.push(`| ${cells.join(' | ')} |`);
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const opts = new Command()
+    .option('--configs <list>', 'rows to train and evaluate', 'baseline,faceres-pretrained,faceres,distill')
+    .option('--sets <list>', 'evaluation sets', 'lfw,celeba,faces-dev')
+    .option('--max-pairs <n>', 'at most this many pairs per set (0 = all)', '0')
+    .option('--no-faceapi', "skip face-api.js's reference row")
+    .option('--json <file>', 'also write the rows as JSON')
+    .parse()
+    .opts<{ configs: string; sets: string; maxPairs: string; faceapi: boolean; json?: string }>();
+  const configs = opts.configs.split(',');
+  const sets = opts.sets.split(',');
+  for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c} (known: ${Object.keys(CONFIGS).join(', ')})`);
+  for (const s of sets) if (!SETS[s]) throw new Error(`unknown set ${s} (known: ${Object.keys(SETS).join(', ')})`);
+  sh(['stack', 'up']);
+  sh(['workers', 'start']);
+  const connection = await Connection.connect({ address: temporalConfig().address });
+  const client = new Client({ connection, namespace: temporalConfig().namespace });
+  const rows: Row[] = [];
+  let lfwTestKey: string | undefined;
+  const trained: Array<{ name: string; model: { name: string; version: number } }> = [];
+  // Train first (the baseline first: its test split is the lfw set), then evaluate everything.
+  for (const name of ['baseline', ...configs.filter((c) => c !== 'baseline')]) {
+    if (name !== 'baseline' && !configs.includes(name)) continue;
+    console.error(`[quality-bench] pipeline ${name} (${CONFIGS[name].file})`);
+    const { result, status, seconds } = await trainConfig(client, name);
+    if (name === 'baseline') lfwTestKey = (status.outputs.pairs as { test: string }).test;
+    const train = status.stages.train;
+    const trainSec = train.startedAt && train.finishedAt ? (Date.parse(train.finishedAt) - Date.parse(train.startedAt)) / 1000 : undefined;
+    const batch = ((buildPipelineInput({ config: path.join(ROOT, CONFIGS[name].file), queue: 'siamface-cpu' }).training as { batchSize?: number })?.batchSize ?? 16) * 2;
+    if (!configs.includes(name)) continue;
+    const version = result.promotion.version ?? result.promotion.productionVersion;
+    if (!version) throw new Error(`${name}: the pipeline registered no version (${JSON.stringify(result.promotion)})`);
+    const model = { name: `bench-${name}`, version };
+    trained.push({ name, model });
+    rows.push({
+      name,
+      note: CONFIGS[name].note,
+      model,
+      pipelineSec: seconds,
+      trainSec,
+      trainImagesPerSec: trainSec && result.training.steps ? (result.training.steps * batch) / trainSec : undefined,
+      sets: {},
+    });
+  }
+  const pairsOf: Record<string, { input: string; baseUri: string }> = {};
+  for (const set of sets) pairsOf[set] = await uploadPairs(set, lfwTestKey, Number(opts.maxPairs));
+  for (const { name, model } of trained) {
+    const row = rows.find((r) => r.name === name)!;
+    for (const set of sets) {
+      console.error(`[quality-bench] evaluate ${name} on ${set}`);
+      const s = await evaluate(client, model, set, pairsOf[set]);
+      const m = s.metrics;
+      row.sets[set] = { accuracy: m.kFoldAccuracy, accuracyStd: m.kFoldStd, auc: m.rocAuc, eer: m.eer, tar1e2: m.tarAtFar1e2, tar1e3: m.tarAtFar1e3, scored: s.scored, rows: s.rows };
+      console.error(`[quality-bench] ${name} on ${set}: ${JSON.stringify(row.sets[set])}`);
+    }
+  }
+  await connection.close();
+  if (opts.faceapi) rows.push(await faceApiRow(sets, pairsOf));
+  for (const set of sets) console.log(`- ${set}: ${SETS[set].what}`);
+  for (const r of rows) console.log(`- ${r.name}: ${r.note}${r.model ? ` (${r.model.name} v${r.model.version})` : ''}`);
+  console.log(table(rows, sets));
+  if (opts.json) fs.writeFileSync(opts.json, JSON.stringify(rows, null, 2));
+}
+
+main().then(
+  () => process.exit(0),
+  (err: Error) => {
+    console.error(`quality-bench: ${err.stack}`);
+    process.exit(1);
+  },
+);
