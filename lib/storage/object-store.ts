@@ -46,17 +46,17 @@ const UPLOAD_CONCURRENCY = 4;
 export class ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
-  readonly config: Readonly<Omit<S3Config, 'secretAccessKey'>>;
+  readonly config: Readonly<Omit<S3Config, 'secretAccessKey' | 'sessionToken'>>;
 
   constructor(config: S3Config) {
     this.bucket = config.bucket;
-    const { secretAccessKey: _secret, ...publicConfig } = config;
+    const { secretAccessKey: _secret, sessionToken: _token, ...publicConfig } = config;
     this.config = publicConfig;
     this.client = new S3Client({
       endpoint: config.endpoint,
       region: config.region,
       forcePathStyle: config.forcePathStyle,
-      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}) },
       maxAttempts: 3,
     });
   }

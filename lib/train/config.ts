@@ -31,8 +31,8 @@ export interface AugmentConfig {
 export type WeightsSource =
   /** Random initialisation. */
   | { kind: 'none' }
-  /** Keras DenseNet ImageNet "notop" .h5 from a URL, s3:// URI or local path (cached in S3 at `cacheKey`). */
-  | { kind: 'imagenet'; location: string; cacheKey?: string };
+  /** Keras DenseNet ImageNet "notop" .h5 from a URL, s3:// URI or local path (cached in S3 under a key derived from it). */
+  | { kind: 'imagenet'; location: string };
 
 export interface TrainConfig {
   /** Square input side of the model; shard images of another size are resized on load. */
@@ -175,6 +175,7 @@ export function resolveTrainConfig(input: TrainConfigInput = {}): TrainConfig {
   const w = cfg.weights as WeightsSource | undefined;
   if (!w || (w.kind !== 'none' && w.kind !== 'imagenet')) throw fail('weights.kind', "'none' or 'imagenet'", (w as { kind?: unknown } | undefined)?.kind);
   if (w.kind === 'imagenet' && (typeof w.location !== 'string' || w.location === '')) throw fail('weights.location', 'a URL, s3:// URI or path', w.location);
+  checkKeys('weights.', w, w.kind === 'imagenet' ? ['kind', 'location'] : ['kind']);
   if ('inputSize' in cfg.model) throw badInput('train config: model.inputSize is set from imageSize; leave it out', { field: 'model.inputSize' });
   try {
     resolveModelConfig(modelConfigOf(cfg));

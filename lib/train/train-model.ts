@@ -20,7 +20,8 @@ import type { ObjectStore } from '../storage';
 import { joinKey } from '../storage';
 import type { DatasetManifest } from '../data/dataset-manifest';
 import { buildEmbeddingTower, setBackboneTrainable, selectBackend, IMAGENET_MEAN, IMAGENET_STD, type BackendSelection, type ModelConfig } from '../model';
-import { loadKerasWeights, resolveImagenetWeights } from '../model/keras-weights';
+import { loadKerasWeights, resolveImagenetWeights, weightsCacheKey } from '../model/keras-weights';
+import { redactDeep } from '../redact';
 import { saveModelToStore } from '../model/io';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
@@ -180,8 +181,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       best = ckpt.meta.best;
       ctx.log('resuming from checkpoint', { runId, step: startStep, checkpoint: store.uri(ckpt.prefix) });
     } else if (cfg.weights.kind === 'imagenet') {
-      const cacheKey = cfg.weights.cacheKey ?? 'cache/weights/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5';
-      const h5 = await resolveImagenetWeights(cfg.weights.location, store, cacheKey, { signal: ctx.signal, log: ctx.log });
+      const h5 = await resolveImagenetWeights(cfg.weights.location, store, weightsCacheKey(cfg.weights.location), { signal: ctx.signal, log: ctx.log });
       const report = await loadKerasWeights(model, h5, { layerFilter: (l) => !l.name.startsWith('head_') });
       ctx.log('imagenet weights loaded', { layers: report.loaded.length, values: report.values });
     }
@@ -193,7 +193,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       manifestKey: input.manifestKey,
       pairsKeys: input.pairsKeys,
       configHash,
-      config: cfg,
+      config: redactDeep(cfg), // stored: a signed weights URL keeps no signature
       plan,
       status: 'running',
       attempts: [...(prev?.attempts ?? []), { startedAt: new Date().toISOString(), backend: backend.backend, backendDetail: backend.detail, resumedFromStep: resumedFromStep ?? null }],
@@ -386,7 +386,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       distance: 'euclidean',
       loss: { kind: 'contrastive', margin: cfg.margin },
       backend: { backend: backend.backend, detail: backend.detail, native: backend.native, gpu: backend.gpu },
-      training: { config: cfg, configHash, plan, manifestKey: input.manifestKey, pairsKeys: input.pairsKeys },
+      training: { config: redactDeep(cfg), configHash, plan, manifestKey: input.manifestKey, pairsKeys: input.pairsKeys },
       result,
       createdAt: new Date().toISOString(),
     };
