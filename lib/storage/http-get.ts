@@ -122,14 +122,22 @@ function byteCap(cap: number, what: string, url: string, res: http.IncomingMessa
     transform(chunk: Buffer, _enc, cb) {
       seen += chunk.length;
       if (seen > cap) {
+        cb(new SiamfaceError('bad_input', `${what} ${redactUrl(url)} sent more than the ${cap}-byte limit (${POLICY_ENV.maxBytes})`, { details: { rule: 'max-bytes' } }));
         res.destroy();
-        return cb(new SiamfaceError('bad_input', `${what} ${redactUrl(url)} sent more than the ${cap}-byte limit (${POLICY_ENV.maxBytes})`, { details: { rule: 'max-bytes' } }));
+        return;
       }
       cb(null, chunk);
     },
   });
-  res.once('error', (err) => t.destroy(err));
-  res.once('aborted', () => t.destroy(new SiamfaceError('transient', `${what} ${redactUrl(url)}: the connection broke off after ${seen} bytes`, { permanent: false })));
+  res.once('error', (err) => {
+    if (!t.destroyed) t.destroy(err);
+  });
+  // Deferred: when we cut the body ourselves (cap, idle timeout), that error wins over the bare 'aborted'.
+  res.once('aborted', () =>
+    setImmediate(() => {
+      if (!t.destroyed) t.destroy(new SiamfaceError('transient', `${what} ${redactUrl(url)}: the connection broke off after ${seen} bytes`, { permanent: false }));
+    }),
+  );
   return t;
 }
 
