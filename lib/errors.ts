@@ -39,3 +39,9 @@ export const transient = (message: string, cause?: unknown) => new SiamfaceError
 export function isPermanent(err: unknown): boolean {
   return err instanceof SiamfaceError && err.permanent;
 }
+
+/** Where JSON.parse failed, without its message's quote of the text (messages never quote file contents). */
+export function jsonErrorPosition(err: unknown): string {
+  const at = /at position (\d+)/.exec((err as Error)?.message ?? '')?.[1];
+  return at !== undefined ? ` (at character ${Number(at) + 1})` : '';
+}

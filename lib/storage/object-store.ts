@@ -18,7 +18,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { SiamfaceError } from '../errors';
+import { SiamfaceError, jsonErrorPosition } from '../errors';
 import { s3Config, type S3Config } from '../config';
 import { formatS3Uri } from './uri';
 
@@ -227,7 +227,7 @@ export class ObjectStore {
     try {
       return JSON.parse(buf.toString('utf8')) as T;
     } catch (err) {
-      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON: ${(err as Error).message}`);
+      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON${jsonErrorPosition(err)}`);
     }
   }
 
@@ -244,7 +244,7 @@ export class ObjectStore {
     try {
       return { value: JSON.parse(buf.toString('utf8')) as T, etag: out.ETag ?? '' };
     } catch (err) {
-      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON: ${(err as Error).message}`);
+      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON${jsonErrorPosition(err)}`);
     }
   }
 

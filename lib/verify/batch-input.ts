@@ -4,7 +4,7 @@
  * (but a CSV header) is exactly one row, and a line that is not a pair becomes a `bad_row` error
  * for that row instead of failing the job.
  */
-import { badInput } from '../errors';
+import { badInput, jsonErrorPosition } from '../errors';
 
 export type BatchInputFormat = 'csv' | 'jsonl';
 
@@ -93,9 +93,7 @@ function parseJsonRow(line: string): ParsedRow {
   try {
     v = JSON.parse(line);
   } catch (err) {
-    // JSON.parse's message quotes the text: only the position is kept (messages never quote file contents).
-    const at = /at position (\d+)/.exec((err as Error).message)?.[1];
-    return { error: `not JSON${at !== undefined ? ` (at character ${Number(at) + 1})` : ''}` };
+    return { error: `not JSON${jsonErrorPosition(err)}` };
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) return { error: 'expected an object {"a": ..., "b": ...}' };
   const { a, b, label } = v as Record<string, unknown>;
