@@ -8,6 +8,9 @@ import { badInput } from '../lib/errors';
 import { resolvePipelineConfig, trainingInputOf, PipelineConfigError, type PipelineConfig } from '../lib/pipeline/config';
 import { stopRequestKey } from '../lib/train/run-layout';
 import { resolveTrainConfig, type TrainConfigInput } from '../lib/train/config';
+import { checkSourceAllowed } from '../lib/data/fetch-dataset';
+import { checkLocation } from '../lib/security/check-location';
+import { inputPolicyFromEnv } from '../lib/security/input-policy';
 import { runStage, type ActivityDeps } from './support';
 
 export interface PipelinePlan {
@@ -36,7 +39,12 @@ export function pipelineActivities(deps: ActivityDeps) {
         }
         validateSource(config.dataset.source);
         // Validate the training section now, not hours later when training starts.
-        resolveTrainConfig(trainingInputOf(config) as TrainConfigInput);
+        const train = resolveTrainConfig(trainingInputOf(config) as TrainConfigInput);
+        // Every location the input names, against the worker's policy, before any stage runs.
+        const policy = deps.policy ?? inputPolicyFromEnv();
+        // Host names are resolved (and checked again) when fetched, not here: planning needs no network.
+        await checkSourceAllowed(config.dataset.source, policy, deps.store.bucket, { resolveHost: false });
+        if (train.weights.kind === 'imagenet') await checkLocation(train.weights.location, { policy, purpose: 'dataset', what: 'training.weights.location', ownBucket: deps.store.bucket, resolveHost: false });
         const datasetId = datasetIdFor(config.dataset.source, config.dataset.id);
         return { config, datasetId, runId: runIdFor(config, datasetId) };
       });

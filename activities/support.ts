@@ -12,12 +12,23 @@ import { ApplicationFailure } from '@temporalio/common';
 import { SiamfaceError } from '../lib/errors';
 import type { RunContext, Progress } from '../lib/progress';
 import type { ObjectStore } from '../lib/storage/object-store';
-import { redactSecrets } from '../lib/redact';
+import { redactDeep, redactSecrets } from '../lib/redact';
+import { inputPolicyFromEnv, type InputPolicy } from '../lib/security/input-policy';
 import { STAGE_OF_ACTIVITY } from '../lib/pipeline/status';
 import type { Client } from '@temporalio/client';
 
 export interface ActivityDeps {
   store: ObjectStore;
+  /**
+   * What workflow inputs may make this worker touch: the operator's, never from input. Workers load it at start (a
+   * bad policy stops them there); unset, lib code reads the same policy from the environment.
+   */
+  policy?: InputPolicy;
+}
+
+/** Deps for a worker process: the store and the policy of this environment. */
+export function activityDeps(store: ObjectStore, policy: InputPolicy = inputPolicyFromEnv()): ActivityDeps {
+  return { store, policy };
 }
 
 /** Minimum interval between heartbeats we send ourselves (the SDK throttles further). */
@@ -67,7 +78,7 @@ export function activityRunContext(): RunContext & { flush(): void } {
     signal: ctx.cancellationSignal,
     resumeFrom: details && typeof details === 'object' ? details : undefined,
     log(message, fields) {
-      ctx.log.info(redactSecrets(message), fields ? (JSON.parse(redactSecrets(JSON.stringify(fields))) as Record<string, unknown>) : undefined);
+      ctx.log.info(redactSecrets(message), fields ? redactDeep(fields) : undefined);
     },
     /** Sends the last throttled progress so observers see the final numbers. */
     flush() {
@@ -99,7 +110,7 @@ export function toTemporalFailure(stage: string, err: unknown): unknown {
       message,
       type: err.code,
       nonRetryable: err.permanent,
-      details: err.details ? [JSON.parse(redactSecrets(JSON.stringify(err.details)))] : undefined,
+      details: err.details ? [redactDeep(JSON.parse(JSON.stringify(err.details)) as Record<string, unknown>)] : undefined,
     });
   }
   const e = err as Error;

@@ -1,12 +1,12 @@
 import { Client, Connection } from '@temporalio/client';
-import { temporalConfig } from '../lib/config';
+import { temporalConfig, temporalTlsOptions } from '../lib/config';
 
 /** A Temporal client for CLI commands; close() when done. */
 export async function connectClient(): Promise<{ client: Client; close: () => Promise<void> }> {
   const cfg = temporalConfig();
   let connection: Connection;
   try {
-    connection = await Connection.connect({ address: cfg.address, connectTimeout: 5000 });
+    connection = await Connection.connect({ address: cfg.address, connectTimeout: 5000, tls: temporalTlsOptions(cfg.tls) });
   } catch (err) {
     throw new Error(`cannot reach Temporal at ${cfg.address} (${(err as Error).message.split('\n')[0]}); is the stack up? (siamface stack up)`);
   }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { LOCAL_DEFAULTS, type StackInfo } from '../lib/config';
 import { ObjectStore } from '../lib/storage/object-store';
+import { ownedPid, readPidFile, writePidFile } from './owned-process';
 
 /** Search attributes the workflows set; registered at server start. */
 export const SEARCH_ATTRIBUTES: Record<string, 'Keyword' | 'Int' | 'Double' | 'Text'> = {
@@ -132,32 +133,12 @@ export async function privateStackOptions(dataDir: string, overrides: Partial<St
 }
 
 function readPid(o: StackOptions, s: ServiceName): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(pidFile(o, s), 'utf8').trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return readPidFile(pidFile(o, s))?.pid;
 }
 
-/** True when pid is alive and still runs the binary we started (pids get reused). */
-function ownsProcess(pid: number, s: ServiceName): boolean {
-  try {
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmd.includes(s === 'temporal' ? 'temporal' : 'minio');
-  } catch {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-}
-
+/** The service's pid while the very process `up` started runs (pid and start time match its pid file). */
 export function runningPid(o: StackOptions, s: ServiceName): number | undefined {
-  const pid = readPid(o, s);
-  return pid !== undefined && ownsProcess(pid, s) ? pid : undefined;
+  return ownedPid(pidFile(o, s));
 }
 
 function startDetached(o: StackOptions, s: ServiceName, bin: string, args: string[], env: NodeJS.ProcessEnv): number {
@@ -168,7 +149,7 @@ function startDetached(o: StackOptions, s: ServiceName, bin: string, args: strin
   fs.closeSync(log);
   if (!child.pid) throw new StackError(`could not start ${s} (${bin})`);
   child.unref();
-  fs.writeFileSync(pidFile(o, s), String(child.pid));
+  writePidFile(pidFile(o, s), child.pid);
   return child.pid;
 }
 

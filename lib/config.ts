@@ -24,6 +24,8 @@ export interface S3Config {
   region: string;
   accessKeyId: string;
   secretAccessKey: string;
+  /** Temporary credentials (STS): never logged, redacted everywhere. */
+  sessionToken?: string;
   forcePathStyle: boolean;
   bucket: string;
 }
@@ -31,6 +33,16 @@ export interface S3Config {
 export interface TemporalConfig {
   address: string;
   namespace: string;
+  /** mTLS to the Temporal frontend (compose deployments); unset for the loopback dev server. */
+  tls?: TemporalTlsConfig;
+}
+
+export interface TemporalTlsConfig {
+  /** PEM file paths; the key stays in its file (only the path is configuration). */
+  caFile?: string;
+  certFile: string;
+  keyFile: string;
+  serverName?: string;
 }
 
 export interface StackInfo {
@@ -57,6 +69,25 @@ export function temporalConfig(env: NodeJS.ProcessEnv = process.env): TemporalCo
   return {
     address: env.TEMPORAL_ADDRESS ?? stack?.temporal.address ?? `127.0.0.1:${LOCAL_DEFAULTS.temporalPort}`,
     namespace: env.TEMPORAL_NAMESPACE ?? stack?.temporal.namespace ?? LOCAL_DEFAULTS.namespace,
+    ...(temporalTls(env) ? { tls: temporalTls(env) } : {}),
+  };
+}
+
+/** TEMPORAL_TLS_CERT + TEMPORAL_TLS_KEY (+ TEMPORAL_TLS_CA, TEMPORAL_TLS_SERVER_NAME): client certificate for mTLS. */
+function temporalTls(env: NodeJS.ProcessEnv): TemporalTlsConfig | undefined {
+  const { TEMPORAL_TLS_CERT: certFile, TEMPORAL_TLS_KEY: keyFile, TEMPORAL_TLS_CA: caFile, TEMPORAL_TLS_SERVER_NAME: serverName } = env;
+  if (!certFile && !keyFile && !caFile) return undefined;
+  if (!certFile || !keyFile) throw new Error('Temporal mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY (PEM file paths)');
+  return { certFile, keyFile, ...(caFile ? { caFile } : {}), ...(serverName ? { serverName } : {}) };
+}
+
+/** The Temporal SDK's TLS option for a TemporalConfig (client and worker connections). */
+export function temporalTlsOptions(tls: TemporalTlsConfig | undefined) {
+  if (!tls) return undefined;
+  return {
+    ...(tls.caFile ? { serverRootCACertificate: fs.readFileSync(tls.caFile) } : {}),
+    clientCertPair: { crt: fs.readFileSync(tls.certFile), key: fs.readFileSync(tls.keyFile) },
+    ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
   };
 }
 
@@ -68,12 +99,11 @@ export function s3Config(env: NodeJS.ProcessEnv = process.env): S3Config {
     region: env.SIAMFACE_S3_REGION ?? env.AWS_REGION ?? 'us-east-1',
     accessKeyId: env.AWS_ACCESS_KEY_ID ?? env.MINIO_ROOT_USER ?? LOCAL_DEFAULTS.s3AccessKey,
     secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? env.MINIO_ROOT_PASSWORD ?? LOCAL_DEFAULTS.s3SecretKey,
+    ...(env.AWS_SESSION_TOKEN ? { sessionToken: env.AWS_SESSION_TOKEN } : {}),
     forcePathStyle: env.SIAMFACE_S3_FORCE_PATH_STYLE ? env.SIAMFACE_S3_FORCE_PATH_STYLE === 'true' : endpoint !== undefined,
     bucket: env.SIAMFACE_S3_BUCKET ?? stack?.minio.bucket ?? LOCAL_DEFAULTS.bucket,
   };
 }
 
-/** Values that must never be printed; used by log redaction and the history secret check. */
-export function secretValues(env: NodeJS.ProcessEnv = process.env): string[] {
-  return [env.AWS_SECRET_ACCESS_KEY, env.MINIO_ROOT_PASSWORD, env.KAGGLE_KEY].filter((v): v is string => !!v && v.length >= 6);
-}
+/** Values that must never be printed: lib/redact.ts owns the list (the workflow sandbox uses it too). */
+export { secretValues } from './redact';

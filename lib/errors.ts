@@ -5,6 +5,7 @@
 export type ErrorCode =
   | 'bad_input' // the user's data or config is wrong; retrying cannot help
   | 'bad_credentials' // authentication refused (Kaggle, S3)
+  | 'forbidden' // the worker's input policy refuses this location (local root, bucket, URL destination)
   | 'not_found' // a referenced object/file/URL does not exist
   | 'unsafe_archive' // zip-slip, absolute paths, symlinks
   | 'checksum_mismatch'
@@ -31,8 +32,16 @@ export class SiamfaceError extends Error {
 
 export const badInput = (message: string, details?: Record<string, unknown>) => new SiamfaceError('bad_input', message, { details });
 export const notFound = (message: string, details?: Record<string, unknown>) => new SiamfaceError('not_found', message, { details });
+/** A refusal by the worker's input policy: names the input and the rule it broke. */
+export const forbidden = (message: string, details?: Record<string, unknown>) => new SiamfaceError('forbidden', message, { details });
 export const transient = (message: string, cause?: unknown) => new SiamfaceError('transient', message, { cause, permanent: false });
 
 export function isPermanent(err: unknown): boolean {
   return err instanceof SiamfaceError && err.permanent;
+}
+
+/** Where JSON.parse failed, without its message's quote of the text (messages never quote file contents). */
+export function jsonErrorPosition(err: unknown): string {
+  const at = /at position (\d+)/.exec((err as Error)?.message ?? '')?.[1];
+  return at !== undefined ? ` (at character ${Number(at) + 1})` : '';
 }

@@ -7,6 +7,17 @@ cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
 ./bin/siamface stack up
+# The local workers' input policy (README "Security model"): whoever runs this is their operator, so the folders
+# named here become readable dataset roots: the shared face sets and any local --dataset / --identity-file given.
+roots="${SIAMFACE_DATASET_ROOTS:-}"
+add_root() { [[ -e "$1" ]] && roots="${roots:+$roots:}$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"; return 0; }
+[[ -d ../shared/data ]] && add_root ../shared/data
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+  case "${args[i]}" in --dataset | --identity-file) [[ "${args[i + 1]:-}" != *://* ]] && add_root "${args[i + 1]:-}" ;; esac
+done
+export SIAMFACE_DATASET_ROOTS="$roots"
+echo "[main] workers may read local datasets under: ${SIAMFACE_DATASET_ROOTS:-nothing}"
 ./bin/siamface workers start
 trap './bin/siamface workers stop >/dev/null || true' EXIT
 ./bin/siamface doctor

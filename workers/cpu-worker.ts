@@ -2,6 +2,7 @@
 import { cpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage';
+import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, enableProgressSignals, runWorker } from './worker-options';
 
 export function main(): Promise<void> {
@@ -12,7 +13,7 @@ export function main(): Promise<void> {
     return createSiamfaceWorker({
       // SIAMFACE_CPU_TASK_QUEUE: dedicated queues (tests run their own worker processes).
       taskQueue: process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu,
-      activities: cpuActivities({ store }),
+      activities: cpuActivities(activityDeps(store)),
       withWorkflows: true,
       maxConcurrentActivities: Number(process.env.SIAMFACE_CPU_CONCURRENCY ?? 2),
     });

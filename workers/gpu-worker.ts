@@ -5,6 +5,7 @@
 import { gpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage';
+import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, enableProgressSignals, runWorker } from './worker-options';
 import { selectBackend } from '../lib/model/backend';
 
@@ -22,7 +23,7 @@ export function main(): Promise<void> {
     return createSiamfaceWorker({
       // SIAMFACE_GPU_TASK_QUEUE: dedicated queues (tests run their own GPU worker processes).
       taskQueue: process.env.SIAMFACE_GPU_TASK_QUEUE || TASK_QUEUES.gpu,
-      activities: gpuActivities({ store }),
+      activities: gpuActivities(activityDeps(store)),
       // One training run per GPU: concurrent runs would fight over device memory.
       maxConcurrentActivities: Number(process.env.SIAMFACE_GPU_CONCURRENCY ?? 1),
       shutdownGraceTime: '2m',

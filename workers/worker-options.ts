@@ -6,9 +6,12 @@ import * as path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
 import { configureProgressSignals } from '../activities/support';
-import { temporalConfig, type TemporalConfig } from '../lib/config';
+import { temporalConfig, temporalTlsOptions, type TemporalConfig } from '../lib/config';
+import { RedactingPayloadCodec } from './redacting-codec';
 
 export const WORKFLOWS_PATH = path.join(__dirname, '..', 'workflows', 'index.js');
+/** Redacts every failure before it reaches a history; the workflow bundle carries it too. */
+export const FAILURE_CONVERTER_PATH = path.join(__dirname, 'failure-converter.js');
 
 export interface SiamfaceWorkerOptions {
   taskQueue: string;
@@ -28,13 +31,14 @@ export interface SiamfaceWorkerOptions {
 export async function createSiamfaceWorker(o: SiamfaceWorkerOptions): Promise<{ worker: Worker; connection: NativeConnection; ownsConnection: boolean }> {
   const temporal = o.temporal ?? temporalConfig();
   const ownsConnection = !o.connection;
-  const connection = o.connection ?? (await NativeConnection.connect({ address: temporal.address }));
+  const connection = o.connection ?? (await NativeConnection.connect({ address: temporal.address, tls: temporalTlsOptions(temporal.tls) }));
   try {
     const worker = await Worker.create({
       connection,
       namespace: temporal.namespace,
       taskQueue: o.taskQueue,
       activities: o.activities,
+      dataConverter: { failureConverterPath: FAILURE_CONVERTER_PATH, payloadCodecs: [new RedactingPayloadCodec()] },
       ...(o.withWorkflows ? (o.workflowBundle ? { workflowBundle: o.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }) : {}),
       maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
       identity: o.identity ?? `${o.taskQueue}@${process.pid}`,
@@ -49,7 +53,7 @@ export async function createSiamfaceWorker(o: SiamfaceWorkerOptions): Promise<{ 
 
 /** Lets this process's activities push live progress into the pipeline's status query (a signal every ~15 s). */
 export async function enableProgressSignals(temporal: TemporalConfig = temporalConfig()): Promise<() => Promise<void>> {
-  const connection = await Connection.connect({ address: temporal.address });
+  const connection = await Connection.connect({ address: temporal.address, tls: temporalTlsOptions(temporal.tls) });
   configureProgressSignals(new Client({ connection, namespace: temporal.namespace }));
   return async () => {
     configureProgressSignals(undefined);
@@ -58,7 +62,7 @@ export async function enableProgressSignals(temporal: TemporalConfig = temporalC
 }
 
 export async function bundleWorkflows() {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { info: () => undefined, warn: () => undefined, error: console.error, debug: () => undefined, trace: () => undefined, log: () => undefined } as never });
+  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, failureConverterPath: FAILURE_CONVERTER_PATH, logger: { info: () => undefined, warn: () => undefined, error: console.error, debug: () => undefined, trace: () => undefined, log: () => undefined } as never });
 }
 
 /**

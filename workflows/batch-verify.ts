@@ -67,6 +67,7 @@ export async function batchVerify(input: BatchVerifyInput, carry?: BatchCarry): 
         baseUri: input.baseUri,
         threshold: input.threshold,
         detect: input.detect,
+        ...(input.output !== undefined ? { output: input.output } : {}),
       });
       carry = {
         prepared: { totalRows: p.totalRows, chunks: p.chunks, chunkSize: p.chunkSize, malformedRows: p.malformedRows, model: p.model, createdAt: p.createdAt },

@@ -14,6 +14,7 @@ import type { ModelRef } from '../../lib/verify/types';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../lib/verify/batch-status';
 import type { BatchSummary } from '../../lib/verify/batch-job';
 import { withClient } from '../temporal-client';
+import { callerInputPolicy } from '../../lib/security/input-policy';
 
 /** Exit codes of `siamface verify`. */
 export const VERIFY_EXIT = { same: 0, different: 1, error: 2 } as const;
@@ -75,7 +76,8 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
       try {
         const result = await verifyPair(
           { a, b, model: parseModelRef(opts.model), threshold: parseNumber('--threshold', opts.threshold), detect: checkDetectMode(opts.detect) },
-          { models, store: s },
+          // In-process: the caller reads their own files (their own privileges, not a worker's).
+          { models, store: s, policy: callerInputPolicy() },
         );
         print(JSON.stringify(result, null, opts.json ? undefined : 2));
         if (!opts.json) {

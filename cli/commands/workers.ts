@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { dataDir } from '../../lib/config';
+import { ownedPid, writePidFile } from '../../infra/owned-process';
 
 const KINDS = ['cpu', 'gpu'] as const;
 type Kind = (typeof KINDS)[number];
@@ -11,14 +12,9 @@ const workerScript = (kind: Kind) => path.join(__dirname, '..', '..', 'workers',
 const pidPath = (kind: Kind) => path.join(dataDir(), 'pids', `worker-${kind}.pid`);
 const logPath = (kind: Kind) => path.join(dataDir(), 'logs', `worker-${kind}.log`);
 
+/** The worker's pid while the very process `start` launched runs (never a stranger that reused its pid). */
 function runningPid(kind: Kind): number | undefined {
-  try {
-    const pid = Number(fs.readFileSync(pidPath(kind), 'utf8'));
-    process.kill(pid, 0);
-    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(`${kind}-worker`) ? pid : undefined;
-  } catch {
-    return undefined;
-  }
+  return ownedPid(pidPath(kind));
 }
 
 /** Starts a worker in the background (logs under the data dir); returns its pid. */
@@ -31,7 +27,7 @@ export function startWorkerProcess(kind: Kind): number {
   const child = spawn(process.execPath, [workerScript(kind)], { detached: true, stdio: ['ignore', log, log], env: process.env });
   fs.closeSync(log);
   child.unref();
-  fs.writeFileSync(pidPath(kind), String(child.pid));
+  writePidFile(pidPath(kind), child.pid!);
   return child.pid!;
 }
 

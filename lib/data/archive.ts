@@ -2,6 +2,8 @@
  * Reads zip and tar(.gz) archives from a local file, entry by entry, without holding the archive in memory.
  * Safety: every entry name is checked before anything is extracted (zip-slip: absolute paths and `..` reject the
  * whole archive), symlinks, hard links and devices are skipped rather than followed, and entry sizes are capped.
+ * Bombs: the total uncompressed size and the entry count are capped too, checked while listing (before anything is
+ * extracted), so a zip or tar(.gz) that expands far beyond its size is refused whole.
  */
 import * as fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -23,13 +25,22 @@ export interface SkippedEntry {
   reason: string;
 }
 
-export interface ArchiveOptions {
+export interface ArchiveLimits {
+  /** Sum of all entries' uncompressed sizes. */
+  maxTotalBytes?: number;
+  /** Entries of any kind (files, folders, links). */
+  maxEntries?: number;
+}
+
+export interface ArchiveOptions extends ArchiveLimits {
   /** Entries larger than this (uncompressed) are skipped: a guard against zip bombs. */
   maxEntryBytes?: number;
   signal?: AbortSignal;
 }
 
 export const DEFAULT_MAX_ENTRY_BYTES = 256 * 1024 * 1024;
+export const DEFAULT_MAX_TOTAL_BYTES = 32 * 1024 ** 3;
+export const DEFAULT_MAX_ENTRIES = 1_000_000;
 
 /**
  * Returns the entry's normalised relative path, or throws a permanent 'unsafe_archive' error for names that
@@ -62,13 +73,24 @@ export async function detectArchiveKind(file: string, displayName: string): Prom
   throw badInput(`${displayName} is neither a zip nor a tar archive`);
 }
 
-/** Checks every entry name (throws 'unsafe_archive' on the first bad one) and lists the regular files. */
-export async function listArchive(file: string, displayName: string, signal?: AbortSignal): Promise<ArchiveEntryInfo[]> {
+/**
+ * Checks every entry name (throws 'unsafe_archive' on the first bad one) and the bomb caps (entry count, total
+ * uncompressed size: 'unsafe_archive' as soon as one is passed) and lists the regular files.
+ */
+export async function listArchive(file: string, displayName: string, signal?: AbortSignal, limits: ArchiveLimits = {}): Promise<ArchiveEntryInfo[]> {
   const kind = await detectArchiveKind(file, displayName);
   const walk = kind === 'zip' ? walkZip : walkTar;
+  const maxTotal = limits.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES;
+  const maxEntries = limits.maxEntries ?? DEFAULT_MAX_ENTRIES;
   const entries: ArchiveEntryInfo[] = [];
+  let count = 0;
+  let total = 0;
+  const refuse = (why: string) => new SiamfaceError('unsafe_archive', `${displayName} is refused: ${why}; nothing was extracted from this archive`, { details: { rule: 'archive-limits' } });
   await walk(file, kind, displayName, async (raw) => {
     const p = safeEntryPath(raw.name, displayName);
+    if (++count > maxEntries) throw refuse(`it has more than ${maxEntries} entries (SIAMFACE_ARCHIVE_MAX_ENTRIES)`);
+    total += raw.size;
+    if (total > maxTotal) throw refuse(`its entries expand to more than ${maxTotal} bytes (SIAMFACE_ARCHIVE_MAX_BYTES)`);
     if (raw.type === 'file' && p !== '') entries.push({ path: p, size: raw.size });
   }, signal);
   return entries;
@@ -84,7 +106,7 @@ export async function readArchive(file: string, displayName: string, visit: Entr
   const kind = await detectArchiveKind(file, displayName);
   const maxBytes = opts.maxEntryBytes ?? DEFAULT_MAX_ENTRY_BYTES;
   const walk = kind === 'zip' ? walkZip : walkTar;
-  await listArchive(file, displayName, opts.signal);
+  await listArchive(file, displayName, opts.signal, opts);
   const skipped: SkippedEntry[] = [];
   await walk(file, kind, displayName, async (raw) => {
     const p = safeEntryPath(raw.name, displayName);

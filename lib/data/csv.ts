@@ -25,17 +25,18 @@ export function parseCsv(text: string, fileName: string, opts: { expectHeader?: 
   if (opts.expectHeader) {
     const want = opts.expectHeader;
     if (want.length > header.length || want.some((h, i) => header[i] !== h)) {
-      throw badInput(`${fileName} line ${headerLine + 1}: expected header starting '${want.join(',')}', got '${lines[headerLine]}'`);
+      throw badInput(`${fileName} line ${headerLine + 1}: expected a header starting '${want.join(',')}'`);
     }
   }
   const rows: CsvTable['rows'] = [];
   for (let i = headerLine + 1; i < lines.length; i++) {
     const raw = lines[i];
     if (raw.trim() === '') continue;
-    if (raw.includes('"')) throw badInput(`${fileName} line ${i + 1}: quoted fields are not supported: '${clip(raw)}'`);
+    // Messages never quote the file's contents.
+    if (raw.includes('"')) throw badInput(`${fileName} line ${i + 1}: quoted fields are not supported`);
     const cells = raw.split(',').map((c) => c.trim());
     if (cells.length !== header.length) {
-      throw badInput(`${fileName} line ${i + 1}: expected ${header.length} fields (${header.join(',')}), got ${cells.length}: '${clip(raw)}'`);
+      throw badInput(`${fileName} line ${i + 1}: expected ${header.length} fields, got ${cells.length}`);
     }
     rows.push({ line: i + 1, cells });
   }

@@ -11,14 +11,15 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
-import { ObjectStore, openLocation, parseUri, readAll, readLocation, redactUrl, storeForBucket } from '../storage';
+import { ObjectStore, displayLocation, openLocation, readAll, readLocation, redactUrl, storeForBucket } from '../storage';
+import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
+import { checkLocation } from '../security/check-location';
 import { listArchive, readArchive } from './archive';
 import { checkIdentityFileMd5, md5Hex, parseIdentityFile, type IdentityMap } from './identity-file';
 import { downloadKaggleDataset, readKaggleCredentials } from './kaggle';
 import { limiter } from './pool';
 import type { RawFile, RawImage, RawManifest } from './raw-manifest';
 import {
-  DEFAULT_KAGGLE_API,
   DEFAULT_KAGGLE_DATASET,
   IMAGE_EXTENSIONS,
   datasetIdFor,
@@ -34,7 +35,7 @@ export interface FetchInput {
   source: DatasetSource;
   /** Default: derived from the source config (stable hash). */
   datasetId?: string;
-  /** Where archives are downloaded before extraction; default the OS temp dir. */
+  /** Where archives are downloaded before extraction; default the OS temp dir. Never from workflow input (the activity drops it). */
   tmpDir?: string;
   /** Parallel uploads; default 8. */
   uploadConcurrency?: number;
@@ -61,8 +62,22 @@ const IDENTITY_FILE_NAME = 'identity_CelebA.txt';
 const RAW_MANIFEST_NAME = '_manifest.json';
 const CELEBA_IMAGE_DIR = /(^|\/)img_align_celeba\/img_align_celeba\/[^/]+$/;
 
-export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: RunContext): Promise<FetchResult> {
+/** An identity file is a few MB (the official one 3.4 MB); anything far larger is not one. */
+const MAX_IDENTITY_FILE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Refuses (before anything is read or written) a source whose locations the worker's policy does not allow.
+ * Returns the folder location as checked (a local path as its realpath).
+ */
+export async function checkSourceAllowed(source: DatasetSource, policy: InputPolicy, ownBucket: string, opts: { resolveHost?: boolean } = {}) {
+  const check = (location: string, what: string) => checkLocation(location, { policy, purpose: 'dataset', what, ownBucket, ...opts });
+  if (source.identityFile) await check(source.identityFile, 'dataset.source.identityFile');
+  return source.kind === 'folder' ? check(source.location, 'dataset.source.location') : undefined;
+}
+
+export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: RunContext, policy: InputPolicy = inputPolicyFromEnv()): Promise<FetchResult> {
   const source = validateSource(input.source);
+  const folder = await checkSourceAllowed(source, policy, store.bucket);
   const datasetId = datasetIdFor(source, input.datasetId);
   const prefix = rawPrefix(datasetId);
   const manifestKey = rawManifestKey(datasetId);
@@ -101,7 +116,7 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
   const identityLocation = source.kind === 'kaggle-celeba' ? source.identityFile : source.identityFile;
   if (identityLocation) {
     const shown = displayLocation(identityLocation);
-    const data = await readLocation(identityLocation, { store, signal: ctx.signal });
+    const data = await readLocation(identityLocation, { store, signal: ctx.signal, policy, purpose: 'dataset', what: 'identity file', maxBytes: MAX_IDENTITY_FILE_BYTES });
     const expected = expectedIdentityMd5(source);
     if (expected) checkIdentityFileMd5(data, shown, expected);
     identities = parseIdentityFile(data.toString('utf8'), shown);
@@ -117,7 +132,8 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
     const credentials = readKaggleCredentials();
     ctx.log('downloading from Kaggle', { dataset });
     await downloadKaggleDataset({
-      apiBaseUrl: source.apiBaseUrl ?? DEFAULT_KAGGLE_API,
+      apiBaseUrl: policy.kaggleApiUrl,
+      policy,
       dataset,
       credentials,
       destFile: archive,
@@ -125,7 +141,7 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
       onBytes: (bytes, total) => ctx.report({ stage: 'fetch', phase: 'download', downloadedBytes: bytes, totalBytes: total }),
     });
     const display = `Kaggle archive ${dataset}`;
-    const entries = await listArchive(archive, display, ctx.signal);
+    const entries = await listArchive(archive, display, ctx.signal, policy.archive);
     const selected = selectCelebaImages(entries.map((e) => e.path), identities!, source.maxImages);
     await readArchive(
       archive,
@@ -144,10 +160,10 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
         }
         await writer.putEntry(entry.path, entry.size, open);
       },
-      { signal: ctx.signal },
+      { signal: ctx.signal, ...policy.archive },
     ).then((r) => skipped.push(...r.skipped));
   } else {
-    const loc = parseUri(source.location);
+    const loc = folder!;
     const labelOf = (relPath: string) => {
       const name = path.posix.basename(relPath);
       if (identities) return { identity: identities.get(name), name };
@@ -177,9 +193,9 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
       }
     } else {
       const archive = path.join(tmpRoot, 'archive');
-      await downloadTo(loc.url, archive, ctx);
+      await downloadTo(loc.url, archive, ctx, policy);
       const display = `archive ${redactUrl(loc.url)}`;
-      const r = await readArchive(archive, display, (entry, open) => onFile(entry.path, entry.size, open), { signal: ctx.signal });
+      const r = await readArchive(archive, display, (entry, open) => onFile(entry.path, entry.size, open), { signal: ctx.signal, ...policy.archive });
       skipped.push(...r.skipped);
     }
   }
@@ -338,9 +354,9 @@ async function walkLocalDir(
   await visit(root, '');
 }
 
-async function downloadTo(url: string, file: string, ctx: RunContext): Promise<void> {
+async function downloadTo(url: string, file: string, ctx: RunContext, policy: InputPolicy): Promise<void> {
   await fs.promises.mkdir(path.dirname(file), { recursive: true });
-  const { stream, size } = await openLocation(url, { signal: ctx.signal });
+  const { stream, size } = await openLocation(url, { signal: ctx.signal, policy, purpose: 'dataset', what: 'dataset archive' });
   let bytes = 0;
   stream.on('data', (c: Buffer) => {
     bytes += c.length;
@@ -348,10 +364,6 @@ async function downloadTo(url: string, file: string, ctx: RunContext): Promise<v
   });
   await pipeline(stream, fs.createWriteStream(file), { signal: ctx.signal });
   if (size !== undefined && bytes !== size) throw new SiamfaceError('transient', `download of ${redactUrl(url)} ended after ${bytes} of ${size} bytes`, { permanent: false });
-}
-
-function displayLocation(location: string): string {
-  return /^https?:\/\//i.test(location) ? redactUrl(location) : location;
 }
 
 function redactSource(source: DatasetSource): DatasetSource {

@@ -4,7 +4,6 @@
  */
 import { createHash } from 'node:crypto';
 import { badInput, SiamfaceError } from '../errors';
-import { clip } from './csv';
 
 /** MD5 of the official identity_CelebA.txt (10,177 identities, 202,599 lines). */
 export const OFFICIAL_IDENTITY_FILE_MD5 = '32bd1bd63d3c78cd57e08160ec5ed1e2';
@@ -20,15 +19,16 @@ export function parseIdentityFile(text: string, fileName: string): IdentityMap {
     if (line === '') continue;
     const parts = line.split(/\s+/);
     if (i === 0 && parts.length === 2 && /^image$/i.test(parts[0]) && /^identity/i.test(parts[1])) continue;
-    if (parts.length !== 2) throw badInput(`${fileName} line ${i + 1}: expected '<file> <identity_id>', got '${clip(line)}'`);
+    // Messages say where and what is wrong, never what the line holds: a wrong file could be anyone's secret.
+    if (parts.length !== 2) throw badInput(`${fileName} line ${i + 1}: expected '<file> <identity_id>', got ${parts.length} fields`);
     const [file, identity] = parts;
-    if (!/^\d+$/.test(identity)) throw badInput(`${fileName} line ${i + 1}: identity id '${clip(identity)}' is not a number`);
+    if (!/^\d+$/.test(identity)) throw badInput(`${fileName} line ${i + 1}: the identity id (second field) is not a number`);
     if (file.includes('/') || file.includes('\\') || file === '..' || file === '.') {
-      throw badInput(`${fileName} line ${i + 1}: file name '${clip(file)}' must be a plain file name`);
+      throw badInput(`${fileName} line ${i + 1}: the file name (first field) must be a plain file name, without '/', '\\' or '..'`);
     }
     const prev = map.get(file);
     if (prev !== undefined && prev !== identity) {
-      throw badInput(`${fileName} line ${i + 1}: ${file} is labelled ${identity} but an earlier line labels it ${prev}`);
+      throw badInput(`${fileName} line ${i + 1}: the image is labelled with another identity than on an earlier line`);
     }
     map.set(file, identity);
   }

@@ -6,10 +6,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { SiamfaceError } from '../errors';
-import { redactUrl } from '../storage';
+import { registerSecret } from '../redact';
+import { openLocation } from '../storage/open-location';
+import type { InputPolicy } from '../security/input-policy';
 
 export interface KaggleCredentials {
   username: string;
@@ -17,7 +18,7 @@ export interface KaggleCredentials {
 }
 
 export function readKaggleCredentials(env: NodeJS.ProcessEnv = process.env, home = os.homedir()): KaggleCredentials {
-  if (env.KAGGLE_USERNAME && env.KAGGLE_KEY) return { username: env.KAGGLE_USERNAME, key: env.KAGGLE_KEY };
+  if (env.KAGGLE_USERNAME && env.KAGGLE_KEY) return remembered({ username: env.KAGGLE_USERNAME, key: env.KAGGLE_KEY });
   const configDir = env.KAGGLE_CONFIG_DIR ?? path.join(home, '.kaggle');
   const file = path.join(configDir, 'kaggle.json');
   let text: string;
@@ -35,8 +36,17 @@ export function readKaggleCredentials(env: NodeJS.ProcessEnv = process.env, home
   if (typeof parsed.username !== 'string' || typeof parsed.key !== 'string' || !parsed.username || !parsed.key) {
     throw new SiamfaceError('bad_credentials', `${file} must hold {"username": ..., "key": ...}`);
   }
-  return { username: parsed.username, key: parsed.key };
+  return remembered({ username: parsed.username, key: parsed.key });
 }
+
+/** Every redaction replaces the key and the Authorization value built from it, wherever they were read from. */
+function remembered(c: KaggleCredentials): KaggleCredentials {
+  registerSecret(c.key);
+  registerSecret(basicAuth(c));
+  return c;
+}
+
+const basicAuth = (c: KaggleCredentials) => Buffer.from(`${c.username}:${c.key}`).toString('base64');
 
 export function kaggleDownloadUrl(apiBaseUrl: string, dataset: string): string {
   return `${apiBaseUrl.replace(/\/+$/, '')}/datasets/download/${dataset}`;
@@ -60,7 +70,7 @@ export function kaggleHttpError(status: number, dataset: string, username: strin
  * download is reused by a retry). Reports bytes as they arrive.
  */
 export async function downloadKaggleDataset(
-  opts: { apiBaseUrl: string; dataset: string; credentials: KaggleCredentials; destFile: string; signal?: AbortSignal; onBytes?: (bytes: number, total?: number) => void },
+  opts: { apiBaseUrl: string; policy: InputPolicy; dataset: string; credentials: KaggleCredentials; destFile: string; signal?: AbortSignal; onBytes?: (bytes: number, total?: number) => void },
 ): Promise<{ bytes: number; reused: boolean }> {
   const { destFile, credentials, dataset } = opts;
   try {
@@ -70,24 +80,18 @@ export async function downloadKaggleDataset(
     /* not downloaded yet */
   }
   const url = kaggleDownloadUrl(opts.apiBaseUrl, dataset);
-  const auth = Buffer.from(`${credentials.username}:${credentials.key}`).toString('base64');
-  let res: Response;
-  try {
-    // fetch drops the Authorization header when the redirect goes to another origin (the storage URL).
-    res = await fetch(url, { headers: { authorization: `Basic ${auth}`, 'user-agent': 'siamface' }, redirect: 'follow', signal: opts.signal });
-  } catch (err) {
-    if (opts.signal?.aborted) throw err;
-    throw new SiamfaceError('transient', `cannot reach Kaggle at ${redactUrl(url)}: ${(err as Error).message}`, { cause: err, permanent: false });
-  }
-  if (!res.ok || !res.body) {
-    await res.body?.cancel().catch(() => undefined);
-    throw kaggleHttpError(res.status, dataset, credentials.username);
-  }
-  const total = res.headers.get('content-length') ? Number(res.headers.get('content-length')) : undefined;
+  // The endpoint comes from the worker's policy (https, kaggle.com); the key goes to that origin only, never
+  // to the storage URL it redirects to.
+  const { stream: body, size: total } = await openLocation(url, {
+    policy: opts.policy,
+    what: `Kaggle dataset ${dataset}`,
+    headers: { authorization: `Basic ${basicAuth(credentials)}` },
+    signal: opts.signal,
+    httpError: (status) => kaggleHttpError(status, dataset, credentials.username),
+  });
   await fs.promises.mkdir(path.dirname(destFile), { recursive: true });
   const part = `${destFile}.part`;
   let bytes = 0;
-  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream);
   body.on('data', (c: Buffer) => {
     bytes += c.length;
     opts.onBytes?.(bytes, total);
@@ -96,7 +100,7 @@ export async function downloadKaggleDataset(
     await pipeline(body, fs.createWriteStream(part), { signal: opts.signal });
   } catch (err) {
     await fs.promises.rm(part, { force: true });
-    if (opts.signal?.aborted) throw err;
+    if (opts.signal?.aborted || err instanceof SiamfaceError) throw err;
     throw new SiamfaceError('transient', `download of ${dataset} from Kaggle broke off after ${bytes} bytes: ${(err as Error).message}`, { cause: err, permanent: false });
   }
   if (total !== undefined && bytes !== total) {

@@ -40,8 +40,7 @@ export interface PreprocessOptions {
 }
 
 export const SHARD_JPEG_QUALITY = 95;
-export const DEFAULT_MAX_INPUT_PIXELS = 40_000_000;
-export const DEFAULT_MAX_INPUT_BYTES = 50 * 1024 * 1024;
+export { DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS } from './image-limits';
 const READABLE_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
 
 /** An input that cannot become a training image; `reason` goes into the data-quality report. */

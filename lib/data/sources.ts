@@ -3,7 +3,7 @@
  * Credentials never appear here: Kaggle credentials come from the environment or ~/.kaggle/kaggle.json.
  */
 import { createHash } from 'node:crypto';
-import { badInput } from '../errors';
+import { badInput, forbidden } from '../errors';
 import { OFFICIAL_IDENTITY_FILE_MD5 } from './identity-file';
 
 export interface KaggleCelebaSource {
@@ -12,8 +12,6 @@ export interface KaggleCelebaSource {
   identityFile: string;
   /** Expected MD5 of the identity file; default: the official file's. */
   identityFileMd5?: string;
-  /** Kaggle API base, default https://www.kaggle.com/api/v1 */
-  apiBaseUrl?: string;
   /** owner/name, default jessicali9530/celeba-dataset */
   dataset?: string;
   /** Keep only the first N labelled images (by file name): quick runs on a slice of CelebA. */
@@ -31,14 +29,26 @@ export interface FolderSource {
 
 export type DatasetSource = KaggleCelebaSource | FolderSource;
 
-export const DEFAULT_KAGGLE_API = 'https://www.kaggle.com/api/v1';
 export const DEFAULT_KAGGLE_DATASET = 'jessicali9530/celeba-dataset';
 
 /** Image file extensions that become dataset images; other files are copied to raw/ but not used. */
 export const IMAGE_EXTENSIONS = /\.(jpe?g|png|webp|bmp|gif|tiff?)$/i;
 
+const SOURCE_FIELDS: Record<DatasetSource['kind'], readonly string[]> = {
+  'kaggle-celeba': ['kind', 'identityFile', 'identityFileMd5', 'dataset', 'maxImages'],
+  folder: ['kind', 'location', 'identityFile', 'identityFileMd5'],
+};
+
 export function validateSource(source: DatasetSource): DatasetSource {
   if (!source || typeof source !== 'object') throw badInput('dataset source must be an object with a kind');
+  // The Kaggle key goes where the endpoint points: the endpoint is worker configuration, never input.
+  if (Object.prototype.hasOwnProperty.call(source, 'apiBaseUrl')) {
+    throw forbidden('dataset.source.apiBaseUrl is refused: the Kaggle API endpoint is worker configuration (SIAMFACE_KAGGLE_API_URL), not workflow input', { rule: 'kaggle-endpoint' });
+  }
+  const known = Object.prototype.hasOwnProperty.call(SOURCE_FIELDS, source.kind) ? SOURCE_FIELDS[source.kind] : undefined;
+  for (const k of known ? Object.keys(source) : []) {
+    if (!known!.includes(k)) throw badInput(`dataset.source.${k} is not a field of a ${source.kind} source (known: ${known!.join(', ')})`);
+  }
   switch (source.kind) {
     case 'kaggle-celeba': {
       if (typeof source.identityFile !== 'string' || !source.identityFile) throw badInput('source.identityFile is required for kind kaggle-celeba (URL, s3:// URI or path of identity_CelebA.txt)');
@@ -46,7 +56,6 @@ export function validateSource(source: DatasetSource): DatasetSource {
       if (!/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/.test(ds)) throw badInput(`source.dataset '${ds}' must be '<owner>/<dataset>'`);
       if (source.maxImages !== undefined && !(Number.isInteger(source.maxImages) && source.maxImages > 0)) throw badInput(`source.maxImages must be a positive integer, got ${source.maxImages}`);
       checkMd5Format(source.identityFileMd5);
-      if (source.apiBaseUrl !== undefined && !/^https?:\/\//.test(source.apiBaseUrl)) throw badInput(`source.apiBaseUrl '${source.apiBaseUrl}' must be an http(s) URL`);
       return source;
     }
     case 'folder': {

@@ -8,12 +8,12 @@
  * SIAMFACE_TF_BACKEND) rather than let tfjs default to its pure-JS 'cpu' backend (~10x slower).
  * Models load from the face-api package's `model/` folder: nothing is downloaded at run time.
  */
-import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import sharp from 'sharp';
 import { SiamfaceError, badInput } from '../errors';
 import { selectBackend } from '../model/backend';
+import { FACE_API_MODEL_DIR } from '../model/face-api-weights';
 import { decodeRgb } from './image';
 import type { DetectedFace, FaceLandmarks5, Point, RgbImage } from './types';
 
@@ -52,8 +52,7 @@ const PAD_FRACTIONS = [0.25, 1.0];
 const PAD_GREY = { r: 128, g: 128, b: 128 };
 const DETECT_MAX_SIDE = 1280;
 
-export { FACE_API_MODEL_DIR } from '../model/face-api-weights';
-import { FACE_API_MODEL_DIR } from '../model/face-api-weights';
+export { FACE_API_MODEL_DIR };
 
 let modelsLoaded: Promise<void> | undefined;
 

@@ -11,6 +11,8 @@ import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { badInput, notFound, SiamfaceError } from '../errors';
 import { ObjectStore, parseUri, readLocation } from '../storage';
+import { checkLocation } from '../security/check-location';
+import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
 
 /** Where Keras publishes the DenseNet121 ImageNet weights without the classifier. */
 export const DENSENET121_NOTOP_URL =
@@ -182,7 +184,21 @@ export interface ResolveWeightsOptions {
   md5?: string;
   signal?: AbortSignal;
   log?: (message: string, fields?: Record<string, unknown>) => void;
+  /** What the weights location may be (default: the worker's policy from its environment). */
+  policy?: InputPolicy;
 }
+
+/** Where downloaded weights are cached in the bucket: derived from the location, always under this prefix. */
+export const WEIGHTS_CACHE_PREFIX = 'cache/weights/';
+
+/** The cache key of a weights location: one per location (never shared by two URLs), never chosen by the input. */
+export function weightsCacheKey(location: string): string {
+  const base = (parseUri(location).kind === 'http' ? new URL(location).pathname : location).split('/').pop() || 'weights.h5';
+  return `${WEIGHTS_CACHE_PREFIX}${createHash('sha256').update(location).digest('hex').slice(0, 16)}/${base.replace(/[^A-Za-z0-9._-]/g, '_')}`;
+}
+
+/** Weights files are about 30 MB (DenseNet121 notop); a cap far above that stops a body that never ends. */
+const MAX_WEIGHTS_BYTES = 1024 ** 3;
 
 function defaultCacheDir(): string {
   return path.join(process.env.SIAMFACE_CACHE_DIR ?? path.join(os.homedir(), '.cache', 'siamface'), 'weights');
@@ -213,7 +229,12 @@ async function writeAtomically(file: string, bytes: Buffer): Promise<void> {
  */
 export async function resolveImagenetWeights(source: string, store: ObjectStore, cacheKey: string, opts: ResolveWeightsOptions = {}): Promise<string> {
   const log = opts.log ?? (() => undefined);
-  const loc = parseUri(source);
+  const policy = opts.policy ?? inputPolicyFromEnv();
+  if (!cacheKey.startsWith(WEIGHTS_CACHE_PREFIX) || cacheKey.split('/').some((s) => s === '..' || s === '.')) {
+    throw badInput(`weights cache key ${cacheKey} must lie under ${WEIGHTS_CACHE_PREFIX}`);
+  }
+  // Checked against the policy (local roots for pipeline inputs, readable buckets, URL destinations) before the cache.
+  const loc = await checkLocation(source, { policy, purpose: 'dataset', what: 'training.weights.location', ownBucket: store.bucket, resolveHost: false });
   if (loc.kind === 'file') {
     if (!fs.existsSync(loc.path)) throw notFound(`ImageNet weights file ${loc.path} does not exist`);
     return loc.path;
@@ -234,7 +255,7 @@ export async function resolveImagenetWeights(source: string, store: ObjectStore,
     log('imagenet weights: fetched from object store cache', { key: store.uri(cacheKey), bytes: bytes.length });
     return localPath;
   }
-  const bytes = await readLocation(loc, { store, signal: opts.signal });
+  const bytes = await readLocation(loc, { store, signal: opts.signal, policy, purpose: 'dataset', what: 'training.weights.location', maxBytes: MAX_WEIGHTS_BYTES });
   checkWeightsBytes(bytes, source, md5);
   await store.upload(cacheKey, bytes, { contentType: 'application/x-hdf5' });
   await writeAtomically(localPath, bytes);

@@ -4,6 +4,7 @@
  * Secrets are never part of it: Kaggle and S3 credentials come from the workers' environment.
  */
 import type { DatasetSource } from '../data/sources';
+import { redactDeep, redactUrl } from '../redact';
 
 export interface PipelineConfig {
   /** Where the images come from. Default: Kaggle CelebA (needs `dataset.source.identityFile`). */
@@ -54,8 +55,9 @@ function merge<T extends Record<string, unknown>>(field: string, def: T, given: 
   if (!isObject(given)) throw new PipelineConfigError(field, 'must be an object');
   const out: Record<string, unknown> = structuredCloneJson(def);
   for (const [k, v] of Object.entries(given)) {
-    if (!(k in def) && Object.keys(def).length > 0) throw new PipelineConfigError(`${field}.${k}`, `unknown field (known: ${Object.keys(def).join(', ')})`);
-    out[k] = isObject(def[k]) ? merge(`${field}.${k}`, def[k] as Record<string, unknown>, v) : v;
+    // Own properties only: '__proto__' or 'constructor' in the input are unknown fields, not inherited ones.
+    if (!Object.prototype.hasOwnProperty.call(def, k) && Object.keys(def).length > 0) throw new PipelineConfigError(`${field}.${k}`, `unknown field (known: ${Object.keys(def).join(', ')})`);
+    out[k] = Object.prototype.hasOwnProperty.call(def, k) && isObject(def[k]) ? merge(`${field}.${k}`, def[k] as Record<string, unknown>, v) : v;
   }
   return out as T;
 }
@@ -141,11 +143,11 @@ export function teacherOf(cfg: PipelineConfig): { backbone: string } | null {
 export function configSummary(cfg: PipelineConfig): Record<string, unknown> {
   const src = cfg.dataset.source;
   return {
-    dataset: src.kind === 'folder' ? `folder ${src.location}` : `kaggle-celeba ${src.dataset ?? 'jessicali9530/celeba-dataset'}`,
+    dataset: src.kind === 'folder' ? `folder ${/^https?:\/\//i.test(src.location) ? redactUrl(src.location) : src.location}` : `kaggle-celeba ${src.dataset ?? 'jessicali9530/celeba-dataset'}`,
     imageSize: cfg.preprocessing.imageSize,
     crop: cfg.preprocessing.crop,
     pairs: cfg.pairs.perSplit,
     model: cfg.promotion.modelName,
-    training: cfg.training,
+    training: redactDeep(cfg.training),
   };
 }

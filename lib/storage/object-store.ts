@@ -18,7 +18,7 @@ import {
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { SiamfaceError } from '../errors';
+import { SiamfaceError, jsonErrorPosition } from '../errors';
 import { s3Config, type S3Config } from '../config';
 import { formatS3Uri } from './uri';
 
@@ -46,17 +46,17 @@ const UPLOAD_CONCURRENCY = 4;
 export class ObjectStore {
   readonly client: S3Client;
   readonly bucket: string;
-  readonly config: Readonly<Omit<S3Config, 'secretAccessKey'>>;
+  readonly config: Readonly<Omit<S3Config, 'secretAccessKey' | 'sessionToken'>>;
 
   constructor(config: S3Config) {
     this.bucket = config.bucket;
-    const { secretAccessKey: _secret, ...publicConfig } = config;
+    const { secretAccessKey: _secret, sessionToken: _token, ...publicConfig } = config;
     this.config = publicConfig;
     this.client = new S3Client({
       endpoint: config.endpoint,
       region: config.region,
       forcePathStyle: config.forcePathStyle,
-      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey },
+      credentials: { accessKeyId: config.accessKeyId, secretAccessKey: config.secretAccessKey, ...(config.sessionToken ? { sessionToken: config.sessionToken } : {}) },
       maxAttempts: 3,
     });
   }
@@ -227,7 +227,7 @@ export class ObjectStore {
     try {
       return JSON.parse(buf.toString('utf8')) as T;
     } catch (err) {
-      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON: ${(err as Error).message}`);
+      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON${jsonErrorPosition(err)}`);
     }
   }
 
@@ -244,7 +244,7 @@ export class ObjectStore {
     try {
       return { value: JSON.parse(buf.toString('utf8')) as T, etag: out.ETag ?? '' };
     } catch (err) {
-      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON: ${(err as Error).message}`);
+      throw new SiamfaceError('bad_input', `${this.uri(key)} is not valid JSON${jsonErrorPosition(err)}`);
     }
   }
 

@@ -1,51 +1,66 @@
 /**
- * Reads any supported location (s3://, http(s)://, local path) as bytes or a stream.
- * Used for identity files, weights files, verify inputs: one way to fetch a thing by URI.
+ * Reads any supported location (s3://, http(s)://, local path) as bytes or a stream: THE one way to fetch a thing by
+ * URI (identity files, weights files, archives, verify inputs). Every location passes the worker's input policy
+ * first (lib/security): local roots by purpose, readable buckets, URL destinations; a refusal is 'forbidden' and
+ * names the input and the rule.
  */
 import * as fs from 'node:fs';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { SiamfaceError } from '../errors';
 import { s3Config } from '../config';
+import { redactUrl } from '../redact';
+import { inputPolicyFromEnv, type InputPolicy, type LocalPurpose } from '../security/input-policy';
+import { checkLocation } from '../security/check-location';
+import type { Resolver } from '../security/url-destination';
+import { httpError, httpGet } from './http-get';
 import { ObjectStore, readAll } from './object-store';
 import { parseUri, type Location } from './uri';
+
+export { httpError } from './http-get';
+export { redactUrl } from '../redact';
 
 export interface OpenOptions {
   /** Store used for s3:// locations in its own bucket; other buckets reuse its endpoint and credentials. */
   store?: ObjectStore;
   headers?: Record<string, string>;
   signal?: AbortSignal;
+  /** Which local roots apply (default 'image', the strictest: none unless the operator lists some). */
+  purpose?: LocalPurpose;
+  /** Default: the worker's policy from its environment. */
+  policy?: InputPolicy;
+  /** Largest size this kind of file may have. */
+  maxBytes?: number;
+  /** Names the input in errors, e.g. 'identity file'. */
+  what?: string;
+  httpError?: (status: number, url: string) => SiamfaceError;
+  resolve?: Resolver;
 }
 
 export async function openLocation(location: string | Location, opts: OpenOptions = {}): Promise<{ stream: Readable; size?: number }> {
   const loc = typeof location === 'string' ? parseUri(location) : location;
+  const policy = opts.policy ?? inputPolicyFromEnv();
+  const what = opts.what ?? 'input';
+  const cap = opts.maxBytes ?? Infinity;
+  const tooBig = (shown: string, size: number) => new SiamfaceError('bad_input', `${what} ${shown} is ${size} bytes, above the ${cap}-byte limit for it`, { details: { rule: 'max-bytes' } });
   switch (loc.kind) {
     case 'file': {
-      let st: fs.Stats;
-      try {
-        st = await fs.promises.stat(loc.path);
-      } catch {
-        throw new SiamfaceError('not_found', `local file ${loc.path} does not exist`);
-      }
-      if (!st.isFile()) throw new SiamfaceError('bad_input', `${loc.path} is not a regular file`);
-      return { stream: fs.createReadStream(loc.path), size: st.size };
+      const checked = await checkLocation(loc, { policy, purpose: opts.purpose ?? 'image', what, ownBucket: opts.store?.bucket ?? s3Config().bucket });
+      const real = (checked as { path: string }).path;
+      const st = await fs.promises.stat(real);
+      if (!st.isFile()) throw new SiamfaceError('bad_input', `${what} ${loc.path} is not a regular file`);
+      if (st.size > cap) throw tooBig(loc.path, st.size);
+      return { stream: fs.createReadStream(real), size: st.size };
     }
     case 's3': {
+      await checkLocation(loc, { policy, purpose: opts.purpose ?? 'image', what, ownBucket: opts.store?.bucket ?? s3Config().bucket });
       const store = storeForBucket(loc.bucket, opts.store);
       const info = await store.head(loc.key);
-      if (!info) throw new SiamfaceError('not_found', `s3://${loc.bucket}/${loc.key} does not exist`);
+      if (!info) throw new SiamfaceError('not_found', `${what} s3://${loc.bucket}/${loc.key} does not exist`);
+      if (info.size > cap) throw tooBig(`s3://${loc.bucket}/${loc.key}`, info.size);
       return { stream: await store.getStream(loc.key), size: info.size };
     }
-    case 'http': {
-      let res: Response;
-      try {
-        res = await fetch(loc.url, { headers: opts.headers, redirect: 'follow', signal: opts.signal });
-      } catch (err) {
-        throw new SiamfaceError('transient', `cannot reach ${redactUrl(loc.url)}: ${(err as Error).message}`, { cause: err, permanent: false });
-      }
-      if (!res.ok || !res.body) throw httpError(res.status, loc.url);
-      const len = res.headers.get('content-length');
-      return { stream: Readable.fromWeb(res.body as import('node:stream/web').ReadableStream), size: len ? Number(len) : undefined };
-    }
+    case 'http':
+      return httpGet(loc.url, { policy: policy.url, what, headers: opts.headers, signal: opts.signal, maxBytes: opts.maxBytes, resolve: opts.resolve, httpError: opts.httpError ?? httpError });
   }
 }
 
@@ -61,24 +76,7 @@ export function storeForBucket(bucket: string, store?: ObjectStore): ObjectStore
   return new ObjectStore({ ...env, ...(store?.config ?? {}), secretAccessKey: env.secretAccessKey, bucket });
 }
 
-export function httpError(status: number, url: string): SiamfaceError {
-  const where = redactUrl(url);
-  if (status === 401 || status === 403) return new SiamfaceError('bad_credentials', `${where} answered ${status}: check the credentials`);
-  if (status === 404) return new SiamfaceError('not_found', `${where} answered 404: not found`);
-  if (status === 429 || status >= 500) return new SiamfaceError('transient', `${where} answered ${status}`, { permanent: false });
-  return new SiamfaceError('bad_input', `${where} answered ${status}`);
-}
-
-/** Drops credentials and query strings (signed URLs) before a URL goes into a message. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    const hadQuery = u.search !== '';
-    u.search = '';
-    return hadQuery ? `${u.toString()}?<redacted>` : u.toString();
-  } catch {
-    return '<invalid url>';
-  }
+/** A location as it may appear in a message, a manifest or a report. */
+export function displayLocation(location: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location) && !location.startsWith('s3://') ? redactUrl(location) : location;
 }

@@ -34,8 +34,8 @@ export type WeightsSource =
   | { kind: 'none' }
   /** The backbone's published weights: ImageNet (Keras, default URL) for densenet121, face-api.js's package files for faceres34. */
   | { kind: 'pretrained' }
-  /** Keras DenseNet ImageNet "notop" .h5 from a URL, s3:// URI or local path (cached in S3 at `cacheKey`). */
-  | { kind: 'imagenet'; location: string; cacheKey?: string };
+  /** Keras DenseNet ImageNet "notop" .h5 from a URL, s3:// URI or local path (cached in S3 under a key derived from it). */
+  | { kind: 'imagenet'; location: string };
 
 export const LOSS_KINDS = ['contrastive', 'cosface', 'arcface', 'none'] as const;
 export type LossKind = (typeof LOSS_KINDS)[number];
@@ -247,6 +247,7 @@ export function resolveTrainConfig(input: TrainConfigInput = {}): TrainConfig {
   if (!w || (w.kind !== 'none' && w.kind !== 'imagenet' && w.kind !== 'pretrained')) throw fail('weights.kind', "'none', 'pretrained' or 'imagenet'", (w as { kind?: unknown } | undefined)?.kind);
   if (w.kind === 'imagenet' && backbone !== 'densenet121') throw badInput(`train config: weights.kind 'imagenet' is for densenet121; backbone ${backbone} loads its own with 'pretrained'`, { field: 'weights.kind' });
   if (w.kind === 'imagenet' && (typeof w.location !== 'string' || w.location === '')) throw fail('weights.location', 'a URL, s3:// URI or path', w.location);
+  checkKeys('weights.', w, w.kind === 'imagenet' ? ['kind', 'location'] : ['kind']);
   if ('inputSize' in cfg.model) throw badInput('train config: model.inputSize is set from imageSize; leave it out', { field: 'model.inputSize' });
   if (fixedSize !== null && cfg.imageSize !== fixedSize) throw badInput(`train config: imageSize must be ${fixedSize} for backbone ${backbone} (its pretrained input size), got ${cfg.imageSize}`, { field: 'imageSize' });
   let modelCfg: ModelConfig;

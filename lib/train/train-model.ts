@@ -23,6 +23,7 @@ import { joinKey } from '../storage';
 import type { DatasetManifest } from '../data/dataset-manifest';
 import { setBackboneTrainable, selectBackend, type BackendSelection, type ModelConfig } from '../model';
 import { BACKBONES } from '../model/backbones';
+import { redactDeep } from '../redact';
 import { saveModelToStore } from '../model/io';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
@@ -220,7 +221,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       manifestKey: input.manifestKey,
       pairsKeys: input.pairsKeys,
       configHash,
-      config: cfg,
+      config: redactDeep(cfg), // stored: a signed weights URL keeps no signature
       plan,
       status: 'running',
       attempts: [...(prev?.attempts ?? []), { startedAt: new Date().toISOString(), backend: backend.backend, backendDetail: backend.detail, resumedFromStep: resumedFromStep ?? null }],
@@ -419,7 +420,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       teacher: cfg.teacher && teacher ? { ...cfg.teacher, teacherId: teacher.teacherId } : null,
       initialWeights,
       backend: { backend: backend.backend, detail: backend.detail, native: backend.native, gpu: backend.gpu },
-      training: { config: cfg, configHash, plan, manifestKey: input.manifestKey, pairsKeys: input.pairsKeys },
+      training: { config: redactDeep(cfg), configHash, plan, manifestKey: input.manifestKey, pairsKeys: input.pairsKeys },
       result,
       createdAt: new Date().toISOString(),
     };

@@ -10,7 +10,7 @@ import type { RunContext } from '../progress';
 import { buildEmbeddingTower, type ModelConfig } from '../model/tower';
 import { cosineClassifier } from '../model/layers';
 import { BACKBONES } from '../model/backbones';
-import { DENSENET121_NOTOP_URL, loadKerasWeights, resolveImagenetWeights } from '../model/keras-weights';
+import { DENSENET121_NOTOP_URL, loadKerasWeights, resolveImagenetWeights, weightsCacheKey } from '../model/keras-weights';
 import { loadFaceApiWeights } from '../model/face-api-weights';
 import type { TrainConfig } from './config';
 
@@ -61,8 +61,7 @@ export async function loadInitialWeights(tower: tf.LayersModel, modelConfig: Mod
     return { kind: 'pretrained', source: report.source };
   }
   const location = w.kind === 'imagenet' ? w.location : DENSENET121_NOTOP_URL;
-  const cacheKey = (w.kind === 'imagenet' ? w.cacheKey : undefined) ?? 'cache/weights/densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5';
-  const h5 = await resolveImagenetWeights(location, store, cacheKey, { signal: ctx.signal, log: ctx.log });
+  const h5 = await resolveImagenetWeights(location, store, weightsCacheKey(location), { signal: ctx.signal, log: ctx.log });
   const report = await loadKerasWeights(tower, h5, { layerFilter: (l) => !l.name.startsWith('head_') });
   ctx.log('imagenet weights loaded', { layers: report.loaded.length, values: report.values });
   return { kind: w.kind, source: location };

@@ -4,7 +4,7 @@
  * (but a CSV header) is exactly one row, and a line that is not a pair becomes a `bad_row` error
  * for that row instead of failing the job.
  */
-import { badInput } from '../errors';
+import { badInput, jsonErrorPosition } from '../errors';
 
 export type BatchInputFormat = 'csv' | 'jsonl';
 
@@ -93,7 +93,7 @@ function parseJsonRow(line: string): ParsedRow {
   try {
     v = JSON.parse(line);
   } catch (err) {
-    return { error: `not JSON: ${(err as Error).message}` };
+    return { error: `not JSON${jsonErrorPosition(err)}` };
   }
   if (!v || typeof v !== 'object' || Array.isArray(v)) return { error: 'expected an object {"a": ..., "b": ...}' };
   const { a, b, label } = v as Record<string, unknown>;
@@ -117,11 +117,15 @@ export interface InputLine {
   offset: number;
 }
 
+/** A pair line is a few hundred bytes; a longer one is not a pair file (and an endless one must not fill memory). */
+export const MAX_LINE_BYTES = 64 * 1024;
+
 /**
  * Splits a stream of bytes into lines (LF or CRLF), tracking byte offsets. Lines must be UTF-8;
- * a NUL byte means the input is binary, which no pair file is.
+ * a NUL byte means the input is binary, which no pair file is. Lines are capped at `maxLineBytes`.
  */
-export async function* readLines(chunks: AsyncIterable<Uint8Array>, name: string, startOffset = 0, startLine = 1): AsyncGenerator<InputLine> {
+export async function* readLines(chunks: AsyncIterable<Uint8Array>, name: string, startOffset = 0, startLine = 1, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<InputLine> {
+  const tooLong = (line: number) => badInput(`${name} line ${line} is longer than ${maxLineBytes} bytes: expected CSV or JSONL pairs, one per line`);
   let pending: Buffer = Buffer.alloc(0);
   let pendingOffset = startOffset;
   let line = startLine;
@@ -130,11 +134,13 @@ export async function* readLines(chunks: AsyncIterable<Uint8Array>, name: string
     if (buf.includes(0)) throw badInput(`${name} is not a text file (it contains NUL bytes near byte ${pendingOffset}): expected CSV or JSONL pairs`);
     let start = 0;
     for (let nl = buf.indexOf(10, start); nl >= 0; nl = buf.indexOf(10, start)) {
+      if (nl - start > maxLineBytes) throw tooLong(line);
       yield { text: decodeLine(buf.subarray(start, nl)), line: line++, offset: pendingOffset + start };
       start = nl + 1;
     }
     pendingOffset += start;
     pending = buf.subarray(start);
+    if (pending.length > maxLineBytes) throw tooLong(line);
   }
   if (pending.length) yield { text: decodeLine(pending), line, offset: pendingOffset };
 }

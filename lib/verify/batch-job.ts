@@ -10,7 +10,9 @@
  */
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '../storage';
-import { parseUri, storeForBucket } from '../storage';
+import { displayLocation, parseUri, storeForBucket } from '../storage';
+import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
+import { checkS3Output, checkS3Read } from '../security/s3-scope';
 import { badInput, SiamfaceError } from '../errors';
 import type { RunContext } from '../progress';
 import { throwIfAborted } from '../progress';
@@ -35,6 +37,8 @@ export interface PrepareBatchJobInput {
   baseUri?: string;
   threshold?: number;
   detect?: DetectMode;
+  /** Checked against the output policy now, so a refused output fails before any image is verified. */
+  output?: string;
 }
 
 export interface BatchJob {
@@ -105,13 +109,15 @@ function checkChunkSize(n: unknown): number {
   return n;
 }
 
-/** The store and key of a job input given as a key in `store`'s bucket or an s3:// URI. */
-function inputLocation(store: ObjectStore, input: string): { store: ObjectStore; key: string; uri: string } {
+/** The store and key of a job input given as a key in `store`'s bucket or an s3:// URI the policy lets workers read. */
+function inputLocation(store: ObjectStore, input: string, policy: InputPolicy): { store: ObjectStore; key: string; uri: string } {
   if (input.startsWith('s3://')) {
     const loc = parseUri(input);
     if (loc.kind !== 's3' || !loc.key) throw badInput(`job input ${input} must name an object (s3://bucket/key)`);
+    checkS3Read(policy, store.bucket, loc.bucket, loc.key, 'job input');
     return { store: storeForBucket(loc.bucket, store), key: loc.key, uri: input };
   }
+  checkS3Read(policy, store.bucket, store.bucket, input, 'job input');
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) throw badInput(`job input ${input} must be an S3 key or s3:// URI (the CLI uploads local files)`);
   return { store, key: input, uri: store.uri(input) };
 }
@@ -124,12 +130,13 @@ function preparedOf(job: BatchJob): PreparedBatchJob {
   return { jobId: job.jobId, totalRows: job.totalRows, chunks: job.chunks, chunkSize: job.chunkSize, malformedRows: job.malformedRows, model: job.model, createdAt: job.createdAt };
 }
 
-export async function prepareBatchJob(store: ObjectStore, models: ModelCache, req: PrepareBatchJobInput, ctx: RunContext): Promise<PreparedBatchJob> {
+export async function prepareBatchJob(store: ObjectStore, models: ModelCache, req: PrepareBatchJobInput, ctx: RunContext, policy: InputPolicy = inputPolicyFromEnv()): Promise<PreparedBatchJob> {
   const jobId = checkJobId(req.jobId);
   const chunkSize = checkChunkSize(req.chunkSize);
   const detect = checkDetectMode(req.detect);
   const threshold = checkThreshold(req.threshold);
-  const src = inputLocation(store, req.input);
+  const src = inputLocation(store, req.input, policy);
+  if (req.output !== undefined) checkOutputPrefix(store, policy, req.output);
   const info = await src.store.head(src.key);
   if (!info) throw new SiamfaceError('not_found', `job ${jobId}: input ${src.uri} does not exist`);
 
@@ -245,7 +252,7 @@ async function cachedJob(store: ObjectStore, jobId: string): Promise<BatchJob> {
 /** Embedding batch size (images per engine call). */
 const EMBED_BATCH = 16;
 
-export async function verifyChunk(store: ObjectStore, models: ModelCache, req: VerifyChunkInput, ctx: RunContext): Promise<ChunkSummary> {
+export async function verifyChunk(store: ObjectStore, models: ModelCache, req: VerifyChunkInput, ctx: RunContext, policy: InputPolicy = inputPolicyFromEnv()): Promise<ChunkSummary> {
   const job = await cachedJob(store, checkJobId(req.jobId));
   const i = req.chunkIndex;
   if (!Number.isInteger(i) || i < 0 || i >= job.chunks) throw badInput(`job ${job.jobId} has chunks 0-${job.chunks - 1}, not ${i}`);
@@ -261,7 +268,7 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
   }
 
   // --- this chunk's rows ------------------------------------------------------------------------
-  const src = inputLocation(store, job.input.uri);
+  const src = inputLocation(store, job.input.uri, policy);
   const from = job.chunkOffsets[i];
   const length = job.chunkOffsets[i + 1] - from;
   const bytes = length > 0 ? await src.store.getRange(src.key, from, length) : Buffer.alloc(0);
@@ -293,7 +300,7 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
     // Two at a time: libvips decodes on its own threads; face detection serialises on tfjs anyway.
     await mapLimit(part, 2, async (loc) => {
       try {
-        const data = await readImageBytes(loc, { store });
+        const data = await readImageBytes(loc, { store, policy });
         const img = await prepareImage(data, { prep: model.prep, detect: job.detect, name: loc });
         prepared.push({ loc, rgb: img.rgb });
       } catch (err) {
@@ -330,11 +337,11 @@ function scoreRow(
   const ea = embeddings.get(locate(r.a!))!;
   const eb = embeddings.get(locate(r.b!))!;
   for (const [which, e] of [['a', ea], ['b', eb]] as const) {
-    if ('error' in e) return { row: r.row, a: r.a, b: r.b, ...label, error: { code: e.error.code, message: e.error.message, image: which } };
+    if ('error' in e) return { row: r.row, a: displayLocation(r.a!), b: displayLocation(r.b!), ...label, error: { code: e.error.code, message: e.error.message, image: which } };
   }
   const distance = euclideanDistanceOf((ea as { embedding: Float32Array }).embedding, (eb as { embedding: Float32Array }).embedding);
   const d = decide(model, distance, threshold);
-  return { row: r.row, a: r.a!, b: r.b!, ...label, verified: d.verified, distance, confidence: d.confidence };
+  return { row: r.row, a: displayLocation(r.a!), b: displayLocation(r.b!), ...label, verified: d.verified, distance, confidence: d.confidence };
 }
 
 export function parseResultLines(text: string): BatchResultRow[] {
@@ -350,7 +357,7 @@ export interface FinalizeBatchJobInput {
   output?: string;
 }
 
-export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJobInput, ctx: RunContext): Promise<BatchSummary> {
+export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJobInput, ctx: RunContext, policy: InputPolicy = inputPolicyFromEnv()): Promise<BatchSummary> {
   const job = await readBatchJob(store, checkJobId(req.jobId));
   const counts = { rows: 0, verified: 0, notVerified: 0, errors: {} as Partial<Record<BatchErrorCode, number>>, labelled: 0, correct: 0 };
   let expectedRow = 0;
@@ -399,9 +406,9 @@ export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJob
     resultsKey: resultsKey(job.jobId),
   };
   if (req.output) {
-    const out = parseUri(req.output.endsWith('/') ? req.output : `${req.output}/`);
-    if (out.kind !== 's3') throw badInput(`output ${req.output} must be an s3:// prefix`);
+    const out = checkOutputPrefix(store, policy, req.output);
     const outStore = storeForBucket(out.bucket, store);
+    await claimOutputPrefix(outStore, out.key, job.jobId);
     const results = `${out.key}results.jsonl`;
     const summaryOut = `${out.key}summary.json`;
     await outStore.upload(results, await store.getStream(resultsKey(job.jobId)), { contentType: 'application/x-ndjson' });
@@ -410,4 +417,27 @@ export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJob
   }
   await store.putJson(summaryKey(job.jobId), summary);
   return summary;
+}
+
+/** A batch output prefix the worker's policy lets it write (never its own datasets/, runs/, models/, jobs/, cache/). */
+function checkOutputPrefix(store: ObjectStore, policy: InputPolicy, output: string): { bucket: string; key: string } {
+  const out = parseUri(output.endsWith('/') ? output : `${output}/`);
+  if (out.kind !== 's3') throw badInput(`output ${displayLocation(output)} must be an s3:// prefix`);
+  checkS3Output(policy, store.bucket, out.bucket, out.key, 'batch output');
+  return out;
+}
+
+/**
+ * One output prefix belongs to one job: the first to write claims it (a conditional put), so another job's
+ * results.jsonl is never overwritten; the same job's retry finds its own claim.
+ */
+async function claimOutputPrefix(outStore: ObjectStore, prefix: string, jobId: string): Promise<void> {
+  const key = `${prefix}owner.json`;
+  try {
+    await outStore.putJson(key, { jobId }, { ifNoneMatch: '*' });
+  } catch (err) {
+    if (!(err instanceof SiamfaceError && err.code === 'precondition_failed')) throw err;
+    const owner = await outStore.getJson<{ jobId?: string }>(key);
+    if (owner.jobId !== jobId) throw new SiamfaceError('forbidden', `batch output ${outStore.uri(prefix)} is refused: it already holds the results of job ${owner.jobId}; choose another output prefix`, { details: { rule: 'output-owner' } });
+  }
 }

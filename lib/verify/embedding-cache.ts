@@ -8,6 +8,8 @@ import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../storage';
 import { embeddingsPrefix } from './job-layout';
 import type { ImageErrorCode } from './types';
+import { displayLocation } from '../storage/open-location';
+import { redactSecrets } from '../redact';
 
 export type CachedEmbedding = { embedding: Float32Array } | { error: { code: ImageErrorCode; message: string } };
 
@@ -46,7 +48,7 @@ export class JobEmbeddingCache {
     }
     await mapLimit(remote, concurrency, async (loc) => {
       const got = await this.store.getJsonIfExists<StoredEmbedding>(this.key(loc));
-      if (!got || got.value.location !== loc) return;
+      if (!got || got.value.location !== displayLocation(loc)) return;
       const entry: CachedEmbedding = got.value.embedding ? { embedding: Float32Array.from(got.value.embedding) } : { error: got.value.error! };
       this.remember(loc, entry);
       found.set(loc, entry);
@@ -57,7 +59,7 @@ export class JobEmbeddingCache {
   async putMany(entries: Array<[string, CachedEmbedding]>, concurrency = 8): Promise<void> {
     await mapLimit(entries, concurrency, async ([loc, entry]) => {
       this.remember(loc, entry);
-      const stored: StoredEmbedding = 'embedding' in entry ? { location: loc, embedding: Array.from(entry.embedding) } : { location: loc, error: entry.error };
+      const stored: StoredEmbedding = 'embedding' in entry ? { location: displayLocation(loc), embedding: Array.from(entry.embedding) } : { location: displayLocation(loc), error: { ...entry.error, message: redactSecrets(entry.error.message) } };
       await this.store.putJson(this.key(loc), stored);
     });
   }

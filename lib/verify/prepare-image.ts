@@ -7,7 +7,8 @@
  */
 import sharp from 'sharp';
 import type { ObjectStore } from '../storage';
-import { readLocation } from '../storage/open-location';
+import { displayLocation, readLocation } from '../storage/open-location';
+import type { InputPolicy } from '../security/input-policy';
 import { SiamfaceError } from '../errors';
 import { BadImageError, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, decodeForModel, orientedSize, preprocessImage, type CropMode, type FaceAligner } from '../data/preprocess';
 import { decodeRgb } from '../face/image';
@@ -27,22 +28,34 @@ export class ImageError extends SiamfaceError {
   }
 }
 
-/** Short name of an input for messages (never the bytes). */
+/** Short name of an input for messages (never the bytes, never a URL's credentials or signature). */
 export function describeInput(input: ImageInput): string {
-  return typeof input === 'string' ? input : `<${input.length} bytes>`;
+  return typeof input === 'string' ? displayLocation(input) : `<${input.length} bytes>`;
 }
 
-/** Reads an input's bytes. Missing -> not_found; transient storage errors propagate (worth a retry). */
-export async function readImageBytes(input: ImageInput, opts: { store?: ObjectStore; baseUri?: string } = {}): Promise<Buffer> {
-  if (typeof input !== 'string') return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+/**
+ * Reads an input's bytes under the worker's policy for images (no local folders unless the operator lists some).
+ * Refused -> forbidden (before any file-system access, so it says nothing about existence); missing -> not_found;
+ * transient storage errors propagate (worth a retry).
+ */
+export async function readImageBytes(input: ImageInput, opts: { store?: ObjectStore; baseUri?: string; policy?: InputPolicy } = {}): Promise<Buffer> {
+  if (typeof input !== 'string') return checkedBytes(Buffer.from(input.buffer, input.byteOffset, input.byteLength), '<bytes>');
   const location = resolveAgainst(input, opts.baseUri);
+  const shown = describeInput(input);
   try {
-    return await readLocation(location, { store: opts.store });
+    return await readLocation(location, { store: opts.store, policy: opts.policy, purpose: 'image', what: 'image', maxBytes: DEFAULT_MAX_INPUT_BYTES });
   } catch (err) {
-    if (err instanceof SiamfaceError && err.code === 'not_found') throw new ImageError('not_found', err.message, { cause: err, image: input });
-    if (err instanceof SiamfaceError && err.code === 'bad_input') throw new ImageError('bad_image', `cannot read ${input}: ${err.message}`, { cause: err, image: input });
+    if (!(err instanceof SiamfaceError)) throw err;
+    if (err.code === 'forbidden' || err.code === 'bad_credentials') throw new ImageError('forbidden', err.message, { cause: err, image: shown });
+    if (err.code === 'not_found') throw new ImageError('not_found', err.message, { cause: err, image: shown });
+    if (err.code === 'bad_input') throw new ImageError('bad_image', `cannot read ${shown}: ${err.message}`, { cause: err, image: shown });
     throw err;
   }
+}
+
+function checkedBytes(bytes: Buffer, name: string): Buffer {
+  if (bytes.length > DEFAULT_MAX_INPUT_BYTES) throw new ImageError('bad_image', `${name} is ${bytes.length} bytes, above the ${DEFAULT_MAX_INPUT_BYTES}-byte limit`, { image: name });
+  return bytes;
 }
 
 /** A relative path or key resolved against a base location (a folder path or an s3:// / http(s):// prefix). */
@@ -70,9 +83,10 @@ export interface PrepareOptions {
 export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise<PreparedImage> {
   const t0 = performance.now();
   const { prep } = opts;
+  // The header first: size and pixel count are checked before anything is decoded (decompression bombs).
+  checkedBytes(bytes, opts.name);
   let meta: sharp.Metadata;
   try {
-    // The header only: nothing is decoded before preprocessImage has checked the size limits.
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   } catch (err) {
     throw new ImageError('bad_image', `${opts.name} is not a readable image: ${(err as Error).message}`, { cause: err, image: opts.name });

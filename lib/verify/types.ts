@@ -13,8 +13,11 @@ export interface ModelRef {
   version?: number;
 }
 
-/** Per-image failures a caller can act on; anything else is an internal or transient error. */
-export type ImageErrorCode = 'no_face' | 'bad_image' | 'not_found';
+/**
+ * Per-image failures a caller can act on; anything else is an internal or transient error. 'forbidden': the worker's
+ * input policy refused the location (or its server refused access), whether or not it exists.
+ */
+export type ImageErrorCode = 'no_face' | 'bad_image' | 'not_found' | 'forbidden';
 
 export interface FaceInfo {
   box: FaceBox;

@@ -1,5 +1,6 @@
 /** verify: two images -> same person or not, with distance, threshold, calibrated confidence and timings. */
 import type { ObjectStore } from '../storage';
+import type { InputPolicy } from '../security/input-policy';
 import { badInput } from '../errors';
 import { preprocessRgbBytes } from '../model/preprocess';
 import { euclideanDistanceOf } from '../model/distance';
@@ -24,6 +25,8 @@ export interface VerifyDeps {
   models: ModelCache;
   /** For s3:// inputs (other buckets reuse its endpoint and credentials). */
   store?: ObjectStore;
+  /** What image locations may be read (default: the worker's policy; the CLI passes the caller's). */
+  policy?: InputPolicy;
 }
 
 /** The decision for a distance under a served model (shared by verify and batch jobs). */
@@ -55,7 +58,7 @@ export async function verifyPair(input: VerifyPairInput, deps: VerifyDeps): Prom
     const name = describeInput(image);
     const t = performance.now();
     try {
-      const bytes = await readImageBytes(image, { store: deps.store });
+      const bytes = await readImageBytes(image, { store: deps.store, policy: deps.policy });
       const readMs = performance.now() - t;
       return { ...(await prepareImage(bytes, { prep: model.prep, detect, name, select: input.select })), readMs };
     } catch (err) {

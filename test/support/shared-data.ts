@@ -4,8 +4,9 @@
  * project root (override: SIAMFACE_SHARED_DATA).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
+
+import { testInputDir } from './test-policy';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const SHARED_DATA = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(PROJECT_ROOT, '..', 'shared', 'data');
@@ -22,7 +23,7 @@ export function sharedSet(name: 'faces-dev' | 'lfw-train' | 'celeba-wild'): stri
  */
 export function subsetOf(name: 'lfw-train' | 'celeba-wild' | 'faces-dev', opts: { identities: number; minImages?: number; maxImages?: number }): string {
   const src = sharedSet(name);
-  const out = fs.mkdtempSync(path.join(os.tmpdir(), `siamface-${name}-`));
+  const out = testInputDir(name);
   const ids = fs
     .readdirSync(src, { withFileTypes: true })
     .filter((d) => d.isDirectory())

@@ -12,6 +12,10 @@ import { readStackInfo, s3Config, type S3Config, type StackInfo } from '../../li
 import { ObjectStore } from '../../lib/storage/object-store';
 import { privateStackOptions, stackDown, stackUp, type StackOptions } from '../../infra/local-stack';
 import { bundleWorkflows } from '../../workers/worker-options';
+import { applyTestInputPolicy } from './test-policy';
+
+// Before anything reads the policy: the test stack's workers may read exactly what the tests use.
+applyTestInputPolicy();
 
 export interface TestStack {
   info: StackInfo;

@@ -85,6 +85,8 @@ before(async () => {
   });
   await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
   apiBase = `http://127.0.0.1:${(api.address() as { port: number }).port}/api/v1`;
+  // The endpoint is worker configuration; the test override must be a loopback address.
+  process.env.SIAMFACE_TEST_KAGGLE_API_URL = apiBase;
   process.env.KAGGLE_USERNAME = USER;
   process.env.KAGGLE_KEY = KEY;
 });
@@ -100,7 +102,6 @@ const source = (extra: Partial<KaggleCelebaSource> = {}): KaggleCelebaSource => 
   kind: 'kaggle-celeba',
   identityFile: IDENTITY_FILE,
   identityFileMd5: md5Hex(fs.readFileSync(IDENTITY_FILE)),
-  apiBaseUrl: apiBase,
   ...extra,
 });
 
@@ -176,7 +177,7 @@ test('an identity file with the wrong MD5 fails before anything is downloaded', 
   const apiCalls = requests.api;
   // Default expectation: the official file's MD5; celeba-wild's subset does not match it.
   await assert.rejects(
-    fetchDataset(stack.store, { source: { kind: 'kaggle-celeba', identityFile: IDENTITY_FILE, apiBaseUrl: apiBase }, datasetId: 'celeba-md5', tmpDir: tmp }, localRunContext()),
+    fetchDataset(stack.store, { source: { kind: 'kaggle-celeba', identityFile: IDENTITY_FILE }, datasetId: 'celeba-md5', tmpDir: tmp }, localRunContext()),
     failsWith('checksum_mismatch', /identity_CelebA\.txt has MD5/, /32bd1bd63d3c78cd57e08160ec5ed1e2/),
   );
   assert.equal(requests.downloads, downloads);

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { useStack, type TestStack } from '../../support/stack';
+import { testInputDir } from '../../support/test-policy';
 import { writeZip } from '../../support/zip-writer';
 import { localRunContext } from '../../../lib/progress';
 import { SiamfaceError } from '../../../lib/errors';
@@ -31,7 +31,7 @@ const ctx = () => localRunContext();
 
 before(async () => {
   stack = await useStack('data-lfw');
-  tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-lfw-'));
+  tmp = testInputDir('lfw');
   folder = path.join(tmp, 'lfw');
   const names = copySubset('lfw-train', IDENTITIES, folder);
   // Bad inputs inside real identity folders.

@@ -76,13 +76,13 @@ test('ImageNet weights are downloaded once, cached in the object store, then ser
 
 test('a wrong checksum or a non-HDF5 download is refused and not cached', async () => {
   await assert.rejects(
-    resolveImagenetWeights(`${baseUrl}/densenet_notop.h5`, stack.store, 'cache/bad-md5.h5', { md5: '0'.repeat(32), localDir: os.tmpdir() }),
+    resolveImagenetWeights(`${baseUrl}/densenet_notop.h5`, stack.store, 'cache/weights/bad-md5.h5', { md5: '0'.repeat(32), localDir: os.tmpdir() }),
     (e: unknown) => e instanceof SiamfaceError && e.code === 'checksum_mismatch');
-  assert.equal(await stack.store.head('cache/bad-md5.h5'), null);
+  assert.equal(await stack.store.head('cache/weights/bad-md5.h5'), null);
   await assert.rejects(
-    resolveImagenetWeights(`${baseUrl}/junk.h5`, stack.store, 'cache/junk.h5', { localDir: os.tmpdir() }),
+    resolveImagenetWeights(`${baseUrl}/junk.h5`, stack.store, 'cache/weights/junk.h5', { localDir: os.tmpdir() }),
     (e: unknown) => e instanceof SiamfaceError && e.code === 'bad_input' && /not an HDF5 file/.test(e.message));
   await assert.rejects(
-    resolveImagenetWeights(`${baseUrl}/missing.h5`, stack.store, 'cache/missing.h5', { localDir: os.tmpdir() }),
+    resolveImagenetWeights(`${baseUrl}/missing.h5`, stack.store, 'cache/weights/missing.h5', { localDir: os.tmpdir() }),
     (e: unknown) => e instanceof SiamfaceError && e.code === 'not_found');
 });

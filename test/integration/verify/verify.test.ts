@@ -7,7 +7,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
@@ -16,6 +15,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { useStack, type TestStack } from '../../support/stack';
 import { sharedSet, subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
+import { testInputDir } from '../../support/test-policy';
 import { cpuActivities } from '../../../activities';
 import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
 import { ensureOnnxExport, readOnnxRecord, onnxKey, ONNX_PARITY_TOLERANCE } from '../../../lib/registry/onnx-artifact';
@@ -35,7 +35,7 @@ let inProcess: InProcessWorkers | undefined;
 let model: { name: string; version: number };
 let queues: { cpu: string; gpu: string };
 const children: ChildProcess[] = [];
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-verify-'));
+const tmp = testInputDir('verify');
 
 before(async () => {
   stack = await useStack('verify');

@@ -32,10 +32,12 @@ test('identity file: a header line as in some copies is ignored', () => {
 });
 
 test('identity file: malformed lines name the file and the line', () => {
-  rejects(() => parseIdentityFile('000001.jpg 2880\n000002.jpg\n', 'ids.txt'), 'bad_input', /ids\.txt line 2/, /000002\.jpg/);
+  rejects(() => parseIdentityFile('000001.jpg 2880\n000002.jpg\n', 'ids.txt'), 'bad_input', /ids\.txt line 2/, /got 1 fields/);
+  // Messages never quote the file's contents (a wrong file could be a credentials file).
+  assert.throws(() => parseIdentityFile('{"username":"u","key":"s3cr3t-value"}\n', 'kaggle.json'), (e: Error) => !e.message.includes('s3cr3t') && /kaggle\.json line 1/.test(e.message));
   rejects(() => parseIdentityFile('000001.jpg 2880\n000002.jpg abc\n', 'ids.txt'), 'bad_input', /ids\.txt line 2/, /not a number/);
   rejects(() => parseIdentityFile('../x.jpg 1\n', 'ids.txt'), 'bad_input', /line 1/, /plain file name/);
-  rejects(() => parseIdentityFile('a.jpg 1\nb.jpg 2\na.jpg 3\n', 'ids.txt'), 'bad_input', /line 3/, /earlier line labels it 1/);
+  rejects(() => parseIdentityFile('a.jpg 1\nb.jpg 2\na.jpg 3\n', 'ids.txt'), 'bad_input', /line 3/, /another identity than on an earlier line/);
   rejects(() => parseIdentityFile('\n\n', 'ids.txt'), 'bad_input', /ids\.txt/);
 });
 
@@ -53,7 +55,7 @@ test('partition csv: parses Kaggle list_eval_partition.csv and reports errors wi
   assert.deepEqual([...p], [['000001.jpg', 'train'], ['162771.jpg', 'val'], ['182638.jpg', 'test']]);
   rejects(() => parseEvalPartition('image_id,partition\n000001.jpg,0\n000002.jpg,3\n', 'list_eval_partition.csv'), 'bad_input', /list_eval_partition\.csv line 3/, /must be 0, 1 or 2/);
   rejects(() => parseEvalPartition('image_id,partition\n000001.jpg,0,9\n', 'list_eval_partition.csv'), 'bad_input', /line 2/, /expected 2 fields/);
-  rejects(() => parseEvalPartition('file,split\n000001.jpg,0\n', 'list_eval_partition.csv'), 'bad_input', /line 1/, /expected header/);
+  rejects(() => parseEvalPartition('file,split\n000001.jpg,0\n', 'list_eval_partition.csv'), 'bad_input', /line 1/, /expected a header/);
 });
 
 test('partition report: identities spanning official partitions are counted', () => {

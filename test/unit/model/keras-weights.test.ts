@@ -9,6 +9,7 @@ import { buildEmbeddingTower } from '../../../lib/model/tower';
 import { loadKerasWeights, readKerasH5, resolveImagenetWeights } from '../../../lib/model/keras-weights';
 import { SiamfaceError } from '../../../lib/errors';
 import type { ObjectStore } from '../../../lib/storage';
+import { loadInputPolicy } from '../../../lib/security/input-policy';
 
 const TINY_H5 = path.resolve(__dirname, '../../../../test/fixtures/model/tiny/weights.h5');
 const TINY = { blocks: [1, 2], inputSize: 40 };
@@ -83,8 +84,12 @@ test('missing and non-HDF5 files give clear errors', async () => {
   const junk = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-h5-')), 'junk.h5');
   fs.writeFileSync(junk, 'not hdf5 at all');
   await assert.rejects(loadKerasWeights(model, junk), isBadInput(/not a readable HDF5 file/));
-  await assert.rejects(resolveImagenetWeights('/nonexistent/w.h5', {} as ObjectStore, 'k'), (e: unknown) => e instanceof SiamfaceError && e.code === 'not_found');
-  assert.equal(await resolveImagenetWeights(TINY_H5, {} as ObjectStore, 'k'), TINY_H5, 'a local path is used in place');
+  // Local weights files are read only under the operator's dataset roots.
+  const policy = loadInputPolicy({ SIAMFACE_DATASET_ROOTS: ['/nonexistent', path.dirname(TINY_H5)].join(path.delimiter) });
+  const store = { bucket: 'b' } as ObjectStore;
+  await assert.rejects(resolveImagenetWeights('/nonexistent/w.h5', store, 'cache/weights/k', { policy }), (e: unknown) => e instanceof SiamfaceError && e.code === 'not_found');
+  assert.equal(await resolveImagenetWeights(TINY_H5, store, 'cache/weights/k', { policy }), TINY_H5, 'a local path is used in place');
+  await assert.rejects(resolveImagenetWeights(TINY_H5, store, 'cache/weights/k'), (e: unknown) => e instanceof SiamfaceError && e.code === 'forbidden', 'outside the (default: no) dataset roots');
   model.dispose();
   tf.disposeVariables();
 });

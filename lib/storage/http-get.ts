@@ -1,0 +1,150 @@
+/**
+ * A GET that a workflow input cannot turn against the worker: every hop (the URL and each redirect, at most
+ * `maxRedirects`) is checked by the URL policy after DNS resolution and connected to that checked address; connect and
+ * idle timeouts; Content-Length checked before the body is read and a byte cap while it streams; an Authorization
+ * header goes only to the first URL's origin. Hand-written over node:http because fetch() can neither pin the
+ * resolved address nor check each redirect before following it. Only lib/storage/open-location.ts calls it.
+ */
+import * as http from 'node:http';
+import * as https from 'node:https';
+import type { LookupFunction } from 'node:net';
+import { Transform, type Readable } from 'node:stream';
+import { SiamfaceError, forbidden } from '../errors';
+import { redactUrl } from '../redact';
+import { POLICY_ENV, type UrlPolicy } from '../security/input-policy';
+import { checkUrlDestination, systemResolver, type ResolvedAddress, type Resolver } from '../security/url-destination';
+
+export interface HttpGetOptions {
+  policy: UrlPolicy;
+  /** Names the input in errors (e.g. 'identity file', 'image'). */
+  what: string;
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Cap for this kind of file (never above the policy's). */
+  maxBytes?: number;
+  resolve?: Resolver;
+  /** Maps a non-2xx answer to an error (default: httpError). */
+  httpError?: (status: number, url: string) => SiamfaceError;
+}
+
+export interface HttpBody {
+  stream: Readable;
+  size?: number;
+}
+
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
+
+export async function httpGet(url: string, o: HttpGetOptions): Promise<HttpBody> {
+  const cap = Math.min(o.maxBytes ?? Infinity, o.policy.maxBytes);
+  const firstOrigin = new URL(url).origin;
+  let current = new URL(url);
+  let headers = { ...(o.headers ?? {}) };
+  for (let hop = 0; ; hop++) {
+    const pinned = (await checkUrlDestination(o.policy, current, hop === 0 ? o.what : `${o.what} (redirected)`, o.resolve ?? systemResolver))!;
+    const res = await request(current, pinned, headers, o);
+    const status = res.statusCode ?? 0;
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume();
+      if (hop >= o.policy.maxRedirects) {
+        throw forbidden(`${o.what} ${redactUrl(url)} is refused: more than ${o.policy.maxRedirects} redirects (${POLICY_ENV.maxRedirects})`, { rule: 'max-redirects' });
+      }
+      current = new URL(res.headers.location, current);
+      // Credentials meant for the first origin never follow a redirect elsewhere (Kaggle -> signed storage URL).
+      if (current.origin !== firstOrigin) headers = Object.fromEntries(Object.entries(headers).filter(([k]) => !CREDENTIAL_HEADERS.includes(k.toLowerCase())));
+      continue;
+    }
+    if (status < 200 || status >= 300) {
+      res.resume();
+      throw (o.httpError ?? httpError)(status, current.toString());
+    }
+    const declared = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : undefined;
+    if (declared !== undefined && declared > cap) {
+      res.destroy();
+      throw new SiamfaceError('bad_input', `${o.what} ${redactUrl(url)} is ${declared} bytes, above the ${cap}-byte limit (${POLICY_ENV.maxBytes})`, { details: { rule: 'max-bytes' } });
+    }
+    return { stream: res.pipe(byteCap(cap, o.what, url, res)), size: declared };
+  }
+}
+
+function request(url: URL, pinned: ResolvedAddress, headers: Record<string, string>, o: HttpGetOptions): Promise<http.IncomingMessage> {
+  const lookup: LookupFunction = (_host, opts, cb) => {
+    if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: ResolvedAddress[]) => void)(null, [pinned]);
+    else cb(null, pinned.address, pinned.family);
+  };
+  const mod = url.protocol === 'https:' ? https : http;
+  return new Promise((resolve, reject) => {
+    let response: http.IncomingMessage | undefined;
+    const req = mod.request(
+      {
+        protocol: url.protocol,
+        hostname: url.hostname.replace(/^\[|\]$/g, ''),
+        port: url.port || undefined,
+        path: `${url.pathname}${url.search}`,
+        method: 'GET',
+        headers: { 'user-agent': 'siamface', ...headers },
+        ...(url.username ? { auth: `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}` } : {}),
+        lookup,
+        signal: o.signal,
+        agent: false,
+      },
+      (res) => {
+        response = res;
+        res.on('error', () => undefined); // reported through the byte cap's stream
+        resolve(res);
+      },
+    );
+    const shown = redactUrl(url.toString());
+    const fail = (why: string) => {
+      const err = new SiamfaceError('transient', `${o.what} ${shown}: ${why}`, { permanent: false });
+      response?.destroy(err); // a body already streaming fails with this error, not a bare 'aborted'
+      req.destroy(err);
+    };
+    const connectTimer = setTimeout(() => fail(`no connection within ${o.policy.connectTimeoutMs} ms (${POLICY_ENV.connectTimeoutMs})`), o.policy.connectTimeoutMs);
+    req.once('socket', (s) => {
+      s.once('connect', () => clearTimeout(connectTimer));
+      // Idle: no bytes either way for this long, while connecting, waiting for headers or streaming the body.
+      s.setTimeout(o.policy.idleTimeoutMs, () => fail(`no data for ${o.policy.idleTimeoutMs} ms (${POLICY_ENV.idleTimeoutMs})`));
+    });
+    req.once('close', () => clearTimeout(connectTimer));
+    req.once('error', (err) => {
+      clearTimeout(connectTimer);
+      if (o.signal?.aborted) return reject(err);
+      reject(err instanceof SiamfaceError ? err : new SiamfaceError('transient', `cannot reach ${shown}: ${(err as Error).message}`, { cause: err, permanent: false }));
+    });
+    req.end();
+  });
+}
+
+/** Passes bytes through and fails the stream once more than `cap` have arrived (a body longer than it said, or none said). */
+function byteCap(cap: number, what: string, url: string, res: http.IncomingMessage): Transform {
+  let seen = 0;
+  const t = new Transform({
+    transform(chunk: Buffer, _enc, cb) {
+      seen += chunk.length;
+      if (seen > cap) {
+        cb(new SiamfaceError('bad_input', `${what} ${redactUrl(url)} sent more than the ${cap}-byte limit (${POLICY_ENV.maxBytes})`, { details: { rule: 'max-bytes' } }));
+        res.destroy();
+        return;
+      }
+      cb(null, chunk);
+    },
+  });
+  res.once('error', (err) => {
+    if (!t.destroyed) t.destroy(err);
+  });
+  // Deferred: when we cut the body ourselves (cap, idle timeout), that error wins over the bare 'aborted'.
+  res.once('aborted', () =>
+    setImmediate(() => {
+      if (!t.destroyed) t.destroy(new SiamfaceError('transient', `${what} ${redactUrl(url)}: the connection broke off after ${seen} bytes`, { permanent: false }));
+    }),
+  );
+  return t;
+}
+
+export function httpError(status: number, url: string): SiamfaceError {
+  const where = redactUrl(url);
+  if (status === 401 || status === 403) return new SiamfaceError('bad_credentials', `${where} answered ${status}: check the credentials (an expired signed URL answers this too)`);
+  if (status === 404) return new SiamfaceError('not_found', `${where} answered 404: not found`);
+  if (status === 429 || status >= 500) return new SiamfaceError('transient', `${where} answered ${status}`, { permanent: false });
+  return new SiamfaceError('bad_input', `${where} answered ${status}`);
+}
