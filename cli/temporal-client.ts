@@ -22,3 +22,17 @@ export async function withClient<T>(fn: (client: Client) => Promise<T>): Promise
     await close();
   }
 }
+
+/**
+ * The message that explains a failed workflow: Temporal wraps the cause (WorkflowFailedError ->
+ * ActivityFailure "Activity task failed" -> ApplicationFailure with our message); the innermost says what happened.
+ */
+export function rootCauseMessage(err: unknown): string {
+  let e = err as { message?: string; cause?: unknown } | undefined;
+  let message = e?.message ?? String(err);
+  while (e?.cause && typeof e.cause === 'object') {
+    e = e.cause as { message?: string; cause?: unknown };
+    if (e.message) message = e.message;
+  }
+  return message;
+}

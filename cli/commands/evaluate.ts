@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { WorkflowFailedError } from '@temporalio/client';
 import { TASK_QUEUES } from '../../lib/config';
 import { badInput } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage';
@@ -10,7 +9,7 @@ import { checkDetectMode } from '../../lib/verify/detection-policy';
 import type { EvaluationSummary } from '../../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../../workflows/evaluate-model';
 import { parseModelRef } from './verify';
-import { withClient } from '../temporal-client';
+import { rootCauseMessage, withClient } from '../temporal-client';
 
 export interface EvaluateCommandDeps {
   store?: () => ObjectStore;
@@ -71,8 +70,7 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
         try {
           return (await handle.result()) as EvaluationSummary;
         } catch (err) {
-          const cause = err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
-          throw new Error(`evaluation failed: ${cause}`);
+          throw new Error(`evaluation failed: ${rootCauseMessage(err)}`);
         }
       });
       if (opts.json) {

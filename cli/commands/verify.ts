@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { WorkflowFailedError } from '@temporalio/client';
 import { TASK_QUEUES } from '../../lib/config';
 import { badInput, SiamfaceError } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage';
@@ -13,7 +12,7 @@ import { uploadedInputKey } from '../../lib/verify/job-layout';
 import type { ModelRef } from '../../lib/verify/types';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../lib/verify/batch-status';
 import type { BatchSummary } from '../../lib/verify/batch-job';
-import { withClient } from '../temporal-client';
+import { rootCauseMessage, withClient } from '../temporal-client';
 import { callerInputPolicy } from '../../lib/security/input-policy';
 
 /** Exit codes of `siamface verify`. */
@@ -165,8 +164,7 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
           try {
             summary = (await result) as BatchSummary;
           } catch (err) {
-            const cause = err instanceof WorkflowFailedError && err.cause ? err.cause.message : (err as Error).message;
-            throw new Error(`job ${jobId} failed: ${cause}`);
+            throw new Error(`job ${jobId} failed: ${rootCauseMessage(err)}`);
           }
           const byCode = Object.entries(summary.errors.byCode).map(([c, n]) => `${c} ${n}`).join(', ');
           print(

@@ -8,7 +8,7 @@ import type { RunContext } from '../progress';
 import { joinKey } from '../storage/uri';
 import { loadModelFromStore } from '../model/io';
 import { checkNormalization, preprocessRgbBytes } from '../model/preprocess';
-import { selectBackend } from '../model/backend';
+import { ensureBackend } from '../model/backend';
 import { datasetManifestKey } from '../data/sources';
 import { ShardImageSource } from '../train/data-loader';
 import { modelPrefix, SIAMFACE_MODEL_JSON } from '../train/run-layout';
@@ -22,7 +22,7 @@ export async function runEmbedder(
   ctx: RunContext,
   opts: { batchSize?: number } = {},
 ): Promise<{ embed: EmbedFn; dispose: () => void }> {
-  const backend = await selectBackend();
+  await ensureBackend({ log: ctx.log });
   const prefix = run.modelKey ?? modelPrefix(run.runId);
   const sidecar = await store.getJson<SiamfaceModelJson>(joinKey(prefix, SIAMFACE_MODEL_JSON));
   const size = sidecar.preprocessing.inputSize;
@@ -34,7 +34,7 @@ export async function runEmbedder(
     shardCacheBytes: 256 * 1024 * 1024,
     splits: ['val', 'test'],
   });
-  ctx.log('evaluation embedder ready', { runId: run.runId, backend: backend.backend, inputSize: size, images: source.stats.images });
+  ctx.log('evaluation embedder ready', { runId: run.runId, backend: tf.getBackend(), inputSize: size, images: source.stats.images });
   const batch = opts.batchSize ?? 32;
   const per = size * size * 3;
   return {

@@ -12,7 +12,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import sharp from 'sharp';
 import { SiamfaceError, badInput } from '../errors';
-import { selectBackend } from '../model/backend';
+import { ensureBackend } from '../model/backend';
 import { FACE_API_MODEL_DIR } from '../model/face-api-weights';
 import { decodeRgb } from './image';
 import type { DetectedFace, FaceLandmarks5, Point, RgbImage } from './types';
@@ -62,7 +62,7 @@ export function loadFaceModels(): Promise<void> {
     if ((faceapi.tf as unknown as typeof tf).engine() !== tf.engine()) {
       throw new Error('face-api loaded a second copy of @tensorflow/tfjs; dedupe node_modules so both share one engine');
     }
-    if (!(tf.engine() as unknown as { backendName?: string | null }).backendName) await selectBackend();
+    await ensureBackend();
     await tf.ready();
     await Promise.all([
       faceapi.nets.ssdMobilenetv1.loadFromDisk(FACE_API_MODEL_DIR),

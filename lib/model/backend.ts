@@ -135,3 +135,11 @@ export async function selectBackend(preference: BackendPreference = 'auto', opts
   }
   throw new Error(`no TensorFlow.js backend could be loaded: ${attempts.map((a) => `${a.candidate}: ${a.error}`).join('; ')}`);
 }
+
+/**
+ * Makes sure tfjs has an initialised backend without switching one someone else chose (face detection,
+ * serving and evaluation share one tfjs engine with training in a worker process).
+ */
+export async function ensureBackend(opts: SelectBackendOptions = {}): Promise<void> {
+  if (!(tf.engine() as unknown as { backendName?: string | null }).backendName) await selectBackend('auto', opts);
+}

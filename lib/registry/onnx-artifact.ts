@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ObjectStore } from '../storage';
 import type { RunContext } from '../progress';
 import { loadModelFromStore } from '../model/io';
-import { selectBackend } from '../model/backend';
+import { ensureBackend } from '../model/backend';
 import { exportToOnnx } from '../infer/onnx-export';
 import { OnnxEngine, TfjsEngine } from '../infer/engine';
 import { versionPrefix } from './keys';
@@ -61,7 +61,7 @@ export async function ensureOnnxExport(
 }
 
 async function exportChecked(store: ObjectStore, name: string, version: number, parityInputs: number, exportedAt: string): Promise<Extract<OnnxRecord, { status: 'ready' }>> {
-  if (!(tf.engine() as unknown as { backendName?: string | null }).backendName) await selectBackend();
+  await ensureBackend();
   const model = await loadModelFromStore(store, versionPrefix(name, version));
   try {
     const bytes = exportToOnnx(model, { metadata: { siamfaceModel: name, siamfaceVersion: String(version) } });

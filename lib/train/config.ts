@@ -46,7 +46,17 @@ export type LossKind = (typeof LOSS_KINDS)[number];
  * identities (InsightFace defaults: s = 64; m = 0.35 cosine margin, 0.5 angular margin), optionally
  * plus `pairWeight` x the contrastive loss. 'none' is allowed with a teacher: distillation alone.
  */
-export type LossConfig = { kind: 'contrastive' } | { kind: 'none' } | { kind: 'cosface' | 'arcface'; scale: number; margin: number; pairWeight: number };
+export type LossConfig =
+  | { kind: 'contrastive' }
+  | { kind: 'none' }
+  | {
+      kind: 'cosface' | 'arcface';
+      scale: number;
+      margin: number;
+      pairWeight: number;
+      /** Where the class centres start: each identity's mean embedding under the initial weights (default with pretrained weights), or random. */
+      centres: 'class-mean' | 'random';
+    };
 
 export const MARGIN_LOSS_DEFAULTS = { cosface: { scale: 64, margin: 0.35 }, arcface: { scale: 64, margin: 0.5 } } as const;
 
@@ -129,7 +139,7 @@ export type TrainConfigInput = Partial<Omit<TrainConfig, 'phase1' | 'phase2' | '
   phase1?: Partial<PhaseConfig>;
   phase2?: Partial<PhaseConfig>;
   augment?: Partial<AugmentConfig>;
-  loss?: LossKind | ({ kind: LossKind } & Partial<{ scale: number; margin: number; pairWeight: number }>);
+  loss?: LossKind | ({ kind: LossKind } & Partial<{ scale: number; margin: number; pairWeight: number; centres: 'class-mean' | 'random' }>);
   teacher?: ({ backbone: BackboneName } & Partial<TeacherConfig>) | null;
 };
 
@@ -167,24 +177,27 @@ function phase(name: 'phase1' | 'phase2', p: Partial<PhaseConfig> | undefined): 
   return out;
 }
 
-function resolveLoss(given: TrainConfigInput['loss']): LossConfig {
+function resolveLoss(given: TrainConfigInput['loss'], pretrained: boolean): LossConfig {
   const obj = typeof given === 'string' ? { kind: given } : (given ?? { kind: 'contrastive' as const });
-  checkKeys('loss.', obj, ['kind', 'scale', 'margin', 'pairWeight']);
+  checkKeys('loss.', obj, ['kind', 'scale', 'margin', 'pairWeight', 'centres']);
   const kind = obj.kind;
   if (!(LOSS_KINDS as readonly string[]).includes(kind as string)) throw fail('loss.kind', `one of ${LOSS_KINDS.join(', ')}`, kind);
   if (kind === 'contrastive' || kind === 'none') {
-    for (const k of ['scale', 'margin', 'pairWeight'] as const) {
+    for (const k of ['scale', 'margin', 'pairWeight', 'centres'] as const) {
       if (k in obj) throw badInput(`train config: loss.${k} applies to cosface and arcface only (the contrastive margin is training.margin)`, { field: `loss.${k}` });
     }
     return { kind };
   }
   const def = MARGIN_LOSS_DEFAULTS[kind];
-  const o = obj as { scale?: number; margin?: number; pairWeight?: number };
+  const o = obj as { scale?: number; margin?: number; pairWeight?: number; centres?: unknown };
+  const centres = o.centres ?? (pretrained ? 'class-mean' : 'random');
+  if (centres !== 'class-mean' && centres !== 'random') throw fail('loss.centres', "'class-mean' or 'random'", centres);
   return {
     kind,
     scale: num('loss.scale', o.scale ?? def.scale, 0, 1024, true),
     margin: num('loss.margin', o.margin ?? def.margin, 0, kind === 'arcface' ? Math.PI / 2 : 1),
     pairWeight: num('loss.pairWeight', o.pairWeight ?? 0, 0, 100),
+    centres,
   };
 }
 
@@ -210,17 +223,18 @@ export function resolveTrainConfig(input: TrainConfigInput = {}): TrainConfig {
     throw badInput((err as Error).message, { field: 'model.backbone' });
   }
   const fixedSize = BACKBONES[backbone].fixedInputSize;
+  const weights = input.weights ?? (backbone === 'densenet121' ? d.weights : { kind: 'pretrained' as const });
   const cfg: TrainConfig = {
     ...d,
     ...input,
     // A backbone with a fixed input size sets the default image size.
     imageSize: input.imageSize ?? fixedSize ?? d.imageSize,
     model,
-    weights: input.weights ?? (backbone === 'densenet121' ? d.weights : { kind: 'pretrained' }),
+    weights,
     phase1: phase('phase1', input.phase1),
     phase2: phase('phase2', input.phase2),
     augment,
-    loss: resolveLoss(input.loss),
+    loss: resolveLoss(input.loss, (weights as { kind?: string } | undefined)?.kind !== 'none'),
     teacher: resolveTeacher(input.teacher),
   };
   int('imageSize', cfg.imageSize, 16);

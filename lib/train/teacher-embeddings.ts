@@ -21,6 +21,7 @@ import { stableJson } from '../data/sources';
 import { readShardIndex } from '../data/shard-format';
 import { BACKBONES, type BackboneName } from '../model/backbones';
 import { buildEmbeddingTower } from '../model/tower';
+import { ensureBackend } from '../model/backend';
 import { loadFaceApiWeights, faceApiWeightsVersion } from '../model/face-api-weights';
 import { preprocessRgbBytes } from '../model/preprocess';
 import { ShardImageSource } from './data-loader';
@@ -90,6 +91,7 @@ export async function computeTeacherEmbeddings(store: ObjectStore, input: Comput
   }
 
   const side = spec.fixedInputSize;
+  await ensureBackend({ log: ctx.log });
   const model = buildEmbeddingTower({ backbone: spec.name, head: 'linear' }, { seed: 0 });
   const source = await ShardImageSource.open(store, input.manifestKey, { imageSize: side, decodedCacheImages: 0, shardCacheBytes: 0, splits });
   const batch = input.batchSize ?? 32;

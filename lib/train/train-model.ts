@@ -34,7 +34,8 @@ import { planSteps, positionOf, type StepPlan } from './schedule';
 import { modelPrefix, runJsonKey, stopRequestKey, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
 import { setLearningRate, trainStep, trainableVariables, type Objective, type StepBatch } from './siamese-step';
 import { validatePairs } from './validate';
-import { buildTrainingModels, loadInitialWeights, type InitialWeights } from './training-model';
+import { buildTrainingModels, loadInitialWeights, MARGIN_CLASSIFIER_LAYER, type InitialWeights } from './training-model';
+import { classMeanCentres } from './class-centres';
 import { TeacherTargets } from './teacher-embeddings';
 
 export interface TrainModelInput {
@@ -212,6 +213,19 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       ctx.log('resuming from checkpoint', { runId, step: startStep, checkpoint: store.uri(ckpt.prefix) });
     } else {
       initialWeights = await loadInitialWeights(model, modelConfig, cfg, store, ctx);
+      if ((cfg.loss.kind === 'cosface' || cfg.loss.kind === 'arcface') && cfg.loss.centres === 'class-mean') {
+        const centres = await classMeanCentres(model, source, classOf, {
+          imageSize: cfg.imageSize,
+          normalization,
+          batch: Math.max(VAL_BATCH_MIN, 2 * cfg.batchSize),
+          signal: ctx.signal,
+          onProgress: (done, total) => ctx.report({ stage: 'train', status: 'class centres', images: done, totalImages: total }),
+        });
+        tf.tidy(() => {
+          trainingModel.getLayer(MARGIN_CLASSIFIER_LAYER).setWeights([tf.tensor2d(centres, [modelConfig.embeddingDim, identities.length])]);
+        });
+        ctx.log('class centres at the mean embedding of each identity', { classes: identities.length });
+      }
     }
     const resumedFromStep = ckpt ? startStep : undefined;
     if (ctx.resumeFrom) ctx.log('previous attempt reported', { ...ctx.resumeFrom });

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ObjectStore } from '../storage';
 import { badInput, notFound, SiamfaceError } from '../errors';
 import { loadModelFromStore } from '../model/io';
-import { selectBackend } from '../model/backend';
+import { ensureBackend } from '../model/backend';
 import { OnnxEngine, TfjsEngine, type EmbeddingEngine } from '../infer/engine';
 import { readModelCard } from '../registry/versions';
 import { readProduction } from '../registry/production';
@@ -135,7 +135,7 @@ export class ModelCache {
       if (record?.status === 'ready') return OnnxEngine.create(await this.store.getBuffer(onnxKey(name, version)), { log: this.opts.log });
       if (pref === 'onnx') throw notFound(`model ${name} v${version} has no ONNX export${record ? ` (export failed: ${record.reason})` : ''}`);
     }
-    if (!(tf.engine() as unknown as { backendName?: string | null }).backendName) await selectBackend('auto', { log: this.opts.log });
+    await ensureBackend({ log: this.opts.log });
     return new OwnedTfjsEngine(await loadModelFromStore(this.store, versionPrefix(name, version)));
   }
 

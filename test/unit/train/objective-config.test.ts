@@ -18,8 +18,8 @@ test('faceres34 defaults: its own input size, its package weights; densenet121 k
 });
 
 test('margin losses take InsightFace defaults; the string form is the kind', () => {
-  assert.deepEqual(resolveTrainConfig({ loss: 'cosface', weights: { kind: 'none' } }).loss, { kind: 'cosface', scale: 64, margin: 0.35, pairWeight: 0 });
-  assert.deepEqual(resolveTrainConfig({ loss: { kind: 'arcface', pairWeight: 0.5 }, weights: { kind: 'none' } }).loss, { kind: 'arcface', scale: 64, margin: 0.5, pairWeight: 0.5 });
+  assert.deepEqual(resolveTrainConfig({ loss: 'cosface', weights: { kind: 'none' } }).loss, { kind: 'cosface', scale: 64, margin: 0.35, pairWeight: 0, centres: 'random' });
+  assert.deepEqual(resolveTrainConfig({ loss: { kind: 'arcface', pairWeight: 0.5 }, weights: { kind: 'none' } }).loss, { kind: 'arcface', scale: 64, margin: 0.5, pairWeight: 0.5, centres: 'random' });
 });
 
 test('a teacher of the right embedding size is accepted, with weight 1 by default', () => {
