@@ -177,6 +177,9 @@ async function main(): Promise<void> {
   const sets = opts.sets.split(',');
   for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c} (known: ${Object.keys(CONFIGS).join(', ')})`);
   for (const s of sets) if (!SETS[s]) throw new Error(`unknown set ${s} (known: ${Object.keys(SETS).join(', ')})`);
+  // The workers this bench starts may read the shared face sets (datasets and evaluation images): it is their operator.
+  process.env.SIAMFACE_DATASET_ROOTS ??= SHARED;
+  process.env.SIAMFACE_IMAGE_ROOTS ??= SHARED;
   sh(['stack', 'up']);
   sh(['workers', 'start']);
   const connection = await Connection.connect({ address: temporalConfig().address });

@@ -105,3 +105,17 @@ export async function loadWorkflowBundle(): Promise<NonNullable<WorkerOptions['w
   if (prebuilt && fs.existsSync(prebuilt)) return { codePath: prebuilt };
   return bundleWorkflows();
 }
+
+/** The environment a `siamface` CLI child process needs to use this test stack (its Temporal, MinIO and bucket). */
+export function cliEnv(stack: TestStack, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    TEMPORAL_ADDRESS: stack.info.temporal.address,
+    TEMPORAL_NAMESPACE: stack.info.temporal.namespace,
+    SIAMFACE_S3_ENDPOINT: stack.s3.endpoint!,
+    SIAMFACE_S3_BUCKET: stack.s3.bucket,
+    AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
+    ...extra,
+  };
+}

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
-import { useStack, type TestStack } from '../../support/stack';
+import { cliEnv, useStack, type TestStack } from '../../support/stack';
 import { subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { testInputDir } from '../../support/test-policy';
@@ -44,16 +44,7 @@ after(async () => {
 });
 
 function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env = {
-    ...process.env,
-    TEMPORAL_ADDRESS: stack.info.temporal.address,
-    TEMPORAL_NAMESPACE: stack.info.temporal.namespace,
-    SIAMFACE_S3_ENDPOINT: stack.s3.endpoint!,
-    SIAMFACE_S3_BUCKET: stack.s3.bucket,
-    AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-    SIAMFACE_CPU_TASK_QUEUE: workers.queues.cpu,
-  };
+  const env = cliEnv(stack, { SIAMFACE_CPU_TASK_QUEUE: workers.queues.cpu });
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), 'evaluate', ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';

@@ -12,7 +12,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import sharp from 'sharp';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { useStack, type TestStack } from '../../support/stack';
+import { cliEnv, useStack, type TestStack } from '../../support/stack';
 import { sharedSet, subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { testInputDir } from '../../support/test-policy';
@@ -214,18 +214,7 @@ test('a photo with two faces: the largest one is used (documented default) and t
   }
 });
 
-function stackEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    TEMPORAL_ADDRESS: stack.info.temporal.address,
-    TEMPORAL_NAMESPACE: stack.info.temporal.namespace,
-    SIAMFACE_S3_ENDPOINT: stack.s3.endpoint!,
-    SIAMFACE_S3_BUCKET: stack.s3.bucket,
-    AWS_ACCESS_KEY_ID: stack.s3.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: stack.s3.secretAccessKey,
-    ...extra,
-  };
-}
+const stackEnv = (extra: Record<string, string> = {}) => cliEnv(stack, extra);
 
 test('siamface verify: JSON result and exit codes 0 (same), 1 (different), 2 (error)', () => {
   const lfw = sharedSet('lfw-train');
