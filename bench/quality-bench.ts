@@ -26,6 +26,9 @@ import { Client, Connection } from '@temporalio/client';
 import { objectStoreFromEnv } from '../lib/storage';
 import { temporalConfig } from '../lib/config';
 import { buildPipelineInput } from '../cli/commands/pipeline';
+import { runIdFor } from '../activities/pipeline';
+import { resolvePipelineConfig } from '../lib/pipeline/config';
+import { datasetIdFor } from '../lib/data/sources';
 import type { PipelineResult, PipelineStatus } from '../lib/pipeline/status';
 import type { EvaluationSummary } from '../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../workflows/evaluate-model';
@@ -79,6 +82,10 @@ async function trainConfig(client: Client, name: string): Promise<{ result: Pipe
   const input = buildPipelineInput({ config: path.join(ROOT, spec.file), queue: 'siamface-cpu' });
   const cfg = input as unknown as Record<string, any>;
   spec.edit?.(cfg);
+  // The run id a plain `pipeline run` of this config gets, so a config already trained on this stack is reused;
+  // the bench registers it under its own model name, so it never touches the configs' production aliases.
+  const resolved = resolvePipelineConfig(input);
+  cfg.runId = runIdFor(resolved, datasetIdFor(resolved.dataset.source, resolved.dataset.id));
   cfg.promotion = { ...(cfg.promotion ?? {}), modelName: `bench-${name}` };
   const t0 = Date.now();
   const handle = await client.workflow.start('trainingPipeline', { taskQueue: 'siamface-cpu', workflowId: `quality-bench-${name}-${t0}`, args: [input] });
