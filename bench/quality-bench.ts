@@ -77,11 +77,12 @@ function sh(args: string[]): string {
   return execFileSync(path.join(ROOT, 'bin', 'siamface'), args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
 }
 
-async function trainConfig(client: Client, name: string): Promise<{ result: PipelineResult; status: PipelineStatus; seconds: number }> {
+async function trainConfig(client: Client, name: string, steps: number | undefined): Promise<{ result: PipelineResult; status: PipelineStatus; seconds: number }> {
   const spec = CONFIGS[name];
   const input = buildPipelineInput({ config: path.join(ROOT, spec.file), queue: 'siamface-cpu' });
   const cfg = input as unknown as Record<string, any>;
   spec.edit?.(cfg);
+  if (steps !== undefined) cfg.training.phase2 = { ...cfg.training.phase2, steps };
   // The run id a plain `pipeline run` of this config gets, so a config already trained on this stack is reused;
   // the bench registers it under its own model name, so it never touches the configs' production aliases.
   const resolved = resolvePipelineConfig(input);
@@ -178,8 +179,16 @@ async function main(): Promise<void> {
     .option('--max-pairs <n>', 'at most this many pairs per set (0 = all)', '0')
     .option('--no-faceapi', "skip face-api.js's reference row")
     .option('--json <file>', 'also write the rows as JSON')
+    .option('--phase2-steps <list>', 'shorter runs than the committed configs, e.g. distill=1500 (the table says so)', '')
     .parse()
-    .opts<{ configs: string; sets: string; maxPairs: string; faceapi: boolean; json?: string }>();
+    .opts<{ configs: string; sets: string; maxPairs: string; faceapi: boolean; json?: string; phase2Steps: string }>();
+  const stepsOf = new Map<string, number>();
+  for (const item of opts.phase2Steps.split(',').filter(Boolean)) {
+    const [name, value] = item.split('=');
+    const steps = Number(value);
+    if (!CONFIGS[name] || !Number.isInteger(steps) || steps < 0) throw new Error(`--phase2-steps: expected <config>=<whole steps>, got "${item}"`);
+    stepsOf.set(name, steps);
+  }
   const configs = opts.configs.split(',');
   const sets = opts.sets.split(',');
   for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c} (known: ${Object.keys(CONFIGS).join(', ')})`);
@@ -198,7 +207,7 @@ async function main(): Promise<void> {
   for (const name of ['baseline', ...configs.filter((c) => c !== 'baseline')]) {
     if (name !== 'baseline' && !configs.includes(name)) continue;
     console.error(`[quality-bench] pipeline ${name} (${CONFIGS[name].file})`);
-    const { result, status, seconds } = await trainConfig(client, name);
+    const { result, status, seconds } = await trainConfig(client, name, stepsOf.get(name));
     if (name === 'baseline') lfwTestKey = (status.outputs.pairs as { test: string }).test;
     const train = status.stages.train;
     const trainSec = train.startedAt && train.finishedAt ? (Date.parse(train.finishedAt) - Date.parse(train.startedAt)) / 1000 : undefined;
@@ -209,7 +218,7 @@ async function main(): Promise<void> {
     const model = { name: `bench-${name}`, version };
     trained.push({ name, model });
     rows.push({
-      name,
+      name: stepsOf.has(name) ? `${name} (${result.training.steps} steps)` : name,
       note: CONFIGS[name].note,
       model,
       pipelineSec: seconds,
@@ -221,7 +230,7 @@ async function main(): Promise<void> {
   const pairsOf: Record<string, { input: string; baseUri: string }> = {};
   for (const set of sets) pairsOf[set] = await uploadPairs(set, lfwTestKey, Number(opts.maxPairs));
   for (const { name, model } of trained) {
-    const row = rows.find((r) => r.name === name)!;
+    const row = rows[trained.findIndex((t) => t.name === name)];
     for (const set of sets) {
       console.error(`[quality-bench] evaluate ${name} on ${set}`);
       const s = await evaluate(client, model, set, pairsOf[set]);
