@@ -83,7 +83,7 @@ async function trainConfig(client: Client, name: string, steps: number | undefin
   const cfg = input as unknown as Record<string, any>;
   spec.edit?.(cfg);
   if (steps !== undefined) cfg.training.phase2 = { ...cfg.training.phase2, steps };
-  // The run id a plain `pipeline run` of this config gets, so a config already trained on this stack is reused;
+  // The run id `pipeline run` gives this (edited) config, so a config already trained on this stack is reused;
   // the bench registers it under its own model name, so it never touches the configs' production aliases.
   const resolved = resolvePipelineConfig(input);
   cfg.runId = runIdFor(resolved, datasetIdFor(resolved.dataset.source, resolved.dataset.id));
@@ -202,7 +202,7 @@ async function main(): Promise<void> {
   const client = new Client({ connection, namespace: temporalConfig().namespace });
   const rows: Row[] = [];
   let lfwTestKey: string | undefined;
-  const trained: Array<{ name: string; model: { name: string; version: number } }> = [];
+  const trained: Array<{ name: string; model: { name: string; version: number }; row: Row }> = [];
   // Train first (the baseline first: its test split is the lfw set), then evaluate everything.
   for (const name of ['baseline', ...configs.filter((c) => c !== 'baseline')]) {
     if (name !== 'baseline' && !configs.includes(name)) continue;
@@ -216,8 +216,7 @@ async function main(): Promise<void> {
     const version = result.promotion.version ?? result.promotion.productionVersion;
     if (!version) throw new Error(`${name}: the pipeline registered no version (${JSON.stringify(result.promotion)})`);
     const model = { name: `bench-${name}`, version };
-    trained.push({ name, model });
-    rows.push({
+    const row: Row = {
       name: stepsOf.has(name) ? `${name} (${result.training.steps} steps)` : name,
       note: CONFIGS[name].note,
       model,
@@ -225,12 +224,13 @@ async function main(): Promise<void> {
       trainSec,
       trainImagesPerSec: trainSec && result.training.steps ? (result.training.steps * batch) / trainSec : undefined,
       sets: {},
-    });
+    };
+    rows.push(row);
+    trained.push({ name, model, row });
   }
   const pairsOf: Record<string, { input: string; baseUri: string }> = {};
   for (const set of sets) pairsOf[set] = await uploadPairs(set, lfwTestKey, Number(opts.maxPairs));
-  for (const { name, model } of trained) {
-    const row = rows[trained.findIndex((t) => t.name === name)];
+  for (const { name, model, row } of trained) {
     for (const set of sets) {
       console.error(`[quality-bench] evaluate ${name} on ${set}`);
       const s = await evaluate(client, model, set, pairsOf[set]);
