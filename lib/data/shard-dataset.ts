@@ -140,49 +140,57 @@ export async function shardDataset(store: ObjectStore, input: ShardInput, ctx: R
     }
   };
 
-  for (const shard of plan) {
-    throwIfAborted(ctx.signal);
-    const complete = await completeShard(store, shard, configHash);
-    if (complete) {
-      done.push(complete);
-      skipped.push(...(complete.skipped ?? []));
-      processed += shard.images.length;
-      checkBad();
-      continue;
-    }
-    const shardSkipped: ShardSkip[] = [];
-    const results = await mapLimit(shard.images, input.concurrency ?? 4, async (img) => {
+  try {
+    for (const shard of plan) {
       throwIfAborted(ctx.signal);
-      const data = await store.getBuffer(prefix + img.path);
-      try {
-        const jpeg = await preprocessImage(data, {
-          size: config.imageSize,
-          crop: cropApplied,
-          maxInputPixels: config.maxInputPixels,
-          maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
-          aligner: opts.aligner,
-        });
-        return { imageId: img.id, identity: img.identity, source: img.path, data: jpeg } satisfies ShardImage;
-      } catch (err) {
-        if (!(err instanceof BadImageError)) throw err;
-        shardSkipped.push({ imageId: img.id, source: img.path, reason: err.reason });
-        return null;
-      } finally {
-        processed++;
-        ctx.report({ stage: 'shard', images: processed, total, skipped: skipped.length + shardSkipped.length, shardsDone: done.length, shards: plan.length, imagesPerSecond: rate(processed, startedAt) });
+      const complete = await completeShard(store, shard, configHash);
+      if (complete) {
+        done.push(complete);
+        skipped.push(...(complete.skipped ?? []));
+        processed += shard.images.length;
+        checkBad();
+        continue;
       }
-    });
-    skipped.push(...shardSkipped);
-    // Upload this shard while the next one is decoded; at most one upload in flight keeps memory bounded.
+      const shardSkipped: ShardSkip[] = [];
+      const results = await mapLimit(shard.images, input.concurrency ?? 4, async (img) => {
+        throwIfAborted(ctx.signal);
+        const data = await store.getBuffer(prefix + img.path);
+        try {
+          const jpeg = await preprocessImage(data, {
+            size: config.imageSize,
+            crop: cropApplied,
+            maxInputPixels: config.maxInputPixels,
+            maxInputBytes: DEFAULT_MAX_INPUT_BYTES,
+            aligner: opts.aligner,
+          });
+          return { imageId: img.id, identity: img.identity, source: img.path, data: jpeg } satisfies ShardImage;
+        } catch (err) {
+          if (!(err instanceof BadImageError)) throw err;
+          shardSkipped.push({ imageId: img.id, source: img.path, reason: err.reason });
+          return null;
+        } finally {
+          processed++;
+          ctx.report({ stage: 'shard', images: processed, total, skipped: skipped.length + shardSkipped.length, shardsDone: done.length, shards: plan.length, imagesPerSecond: rate(processed, startedAt) });
+        }
+      });
+      skipped.push(...shardSkipped);
+      // Upload this shard while the next one is decoded; at most one upload in flight keeps memory bounded.
+      await pendingUpload;
+      checkBad();
+      const good = results.filter((r): r is ShardImage => r !== null);
+      pendingUpload = writeShard(store, shard.key, good, { configHash, skipped: shardSkipped }).then((index) => {
+        done.push(index);
+        written++;
+      });
+      // Awaited at the next shard or below; until then its failure must not count as unhandled (it would kill the worker).
+      pendingUpload.catch(() => undefined);
+    }
     await pendingUpload;
-    checkBad();
-    const good = results.filter((r): r is ShardImage => r !== null);
-    pendingUpload = writeShard(store, shard.key, good, { configHash, skipped: shardSkipped }).then((index) => {
-      done.push(index);
-      written++;
-    });
+  } catch (err) {
+    // Settle the upload still in flight before failing, so no write of this attempt lands after it has failed.
+    await pendingUpload?.catch(() => undefined);
+    throw err;
   }
-  await pendingUpload;
 
   const manifest = buildManifest(rawData, config, configHash, cropApplied, plan, done, identitySplit, skipped);
   if (rawData.layout === 'kaggle-celeba' && rawData.partitionFile && rawData.identityFile) {

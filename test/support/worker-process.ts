@@ -12,6 +12,8 @@ export interface WorkerProcess {
   /** Resolves once the worker polls its task queue. */
   ready: Promise<void>;
   logFile: string;
+  /** Rejects, with the end of the worker's log, if the worker exits without kill(): race a test's waits against it. */
+  unexpectedExit: Promise<never>;
   kill(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -49,11 +51,22 @@ export function startWorkerProcess(
     child.on('exit', (code, signal) => reject(new Error(`${o.name} exited (${code ?? signal}) before polling; see ${logFile}`)));
   });
   ready.catch(() => undefined);
+  let killing = false;
+  const unexpectedExit = new Promise<never>((_, reject) => {
+    child.on('exit', (code, signal) => {
+      if (killing) return;
+      const tail = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8').split('\n').slice(-30).join('\n') : '(no log)';
+      reject(new Error(`worker ${o.name} exited unexpectedly (${code ?? signal}); the end of ${logFile}:\n${tail}`));
+    });
+  });
+  unexpectedExit.catch(() => undefined);
   return {
     child,
     ready,
     logFile,
+    unexpectedExit,
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      killing = true;
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = new Promise((r) => child.once('exit', r));
       child.kill(signal);

@@ -52,6 +52,11 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, tim
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/** The pipeline's result; fails at once (with its log) if one of the workers it needs dies instead of hanging. */
+async function resultOf(handle: WorkflowHandle, needed: WorkerProcess[]): Promise<PipelineResult> {
+  return (await Promise.race([handle.result(), ...needed.map((w) => w.unexpectedExit)])) as PipelineResult;
+}
+
 async function stageOf(handle: WorkflowHandle): Promise<string | undefined> {
   return (await handle.query<PipelineStatus>('status')).stage;
 }
@@ -87,7 +92,7 @@ test('GPU worker SIGKILLed during training and the Temporal server restarted: th
 
   const gpu2 = worker('gpu', queues, 'gpu-a2');
   await gpu2.ready;
-  const result = (await handle.result()) as PipelineResult;
+  const result = await resultOf(handle, [cpu, gpu2]);
   assert.ok(result.training.resumedFromStep !== null && result.training.resumedFromStep >= ckpt.meta.step, `training resumed from step ${result.training.resumedFromStep}, checkpoint was at ${ckpt.meta.step}`);
   assert.equal(result.training.steps, 36, 'the step counter continued to the planned total instead of restarting');
   assert.equal((await stageOf(handle)), 'done');
@@ -114,7 +119,7 @@ test('MinIO stopped for a few seconds during sharding: the stage retries and the
   await startService(stack.options, 'minio');
   await waitServiceHealthy(stack.options, 'minio');
 
-  const result = (await handle.result()) as PipelineResult;
+  const result = await resultOf(handle, [cpu, gpu]);
   assert.equal(result.datasetId, 'minio-outage');
   const status = await handle.query<PipelineStatus>('status');
   assert.equal(status.stages.shard.state, 'done');
