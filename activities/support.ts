@@ -14,8 +14,6 @@ import type { RunContext, Progress } from '../lib/progress';
 import type { ObjectStore } from '../lib/storage/object-store';
 import { redactDeep, redactSecrets } from '../lib/redact';
 import { inputPolicyFromEnv, type InputPolicy } from '../lib/security/input-policy';
-import { STAGE_OF_ACTIVITY } from '../lib/pipeline/status';
-import type { Client } from '@temporalio/client';
 
 export interface ActivityDeps {
   store: ObjectStore;
@@ -31,59 +29,54 @@ export function activityDeps(store: ObjectStore, policy: InputPolicy = inputPoli
   return { store, policy };
 }
 
-/** Minimum interval between heartbeats we send ourselves (the SDK throttles further). */
-const HEARTBEAT_INTERVAL_MS = 1000;
-/** Live progress also goes to the pipeline workflow as a signal, rarely: each one is a history event. */
-const PROGRESS_SIGNAL_INTERVAL_MS = 15_000;
+/** How often a running activity heartbeats its latest progress, whatever it is doing (validation, uploads, export). */
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 5000;
 
-let progressClient: Client | undefined;
-
-/** Workers call this so pipeline activities can push their progress into the workflow's status query. */
-export function configureProgressSignals(client: Client | undefined): void {
-  progressClient = client;
+/**
+ * The heartbeat interval of this worker: SIAMFACE_HEARTBEAT_INTERVAL_MS or the default. The worker's heartbeat
+ * throttle uses it too, so this is also how fresh the progress `pipeline status` reads from the server is.
+ */
+export function heartbeatIntervalMs(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = env.SIAMFACE_HEARTBEAT_INTERVAL_MS;
+  if (raw === undefined || raw === '') return DEFAULT_HEARTBEAT_INTERVAL_MS;
+  const ms = Number(raw);
+  if (!Number.isInteger(ms) || ms < 1 || ms > 60_000) throw new Error(`SIAMFACE_HEARTBEAT_INTERVAL_MS must be an integer from 1 to 60000 (milliseconds), got '${raw}'`);
+  return ms;
 }
 
-function signalProgress(progress: Progress): void {
+/**
+ * A RunContext whose heartbeats come from a timer, not from report() calls: a stage that stops reporting while it
+ * validates, saves a checkpoint or uploads still heartbeats, so heartbeat timeouts can be short. stop() ends the timer.
+ */
+export function activityRunContext(intervalMs: number = heartbeatIntervalMs()): RunContext & { flush(): void; stop(): void } {
   const ctx = Context.current();
-  const stage = STAGE_OF_ACTIVITY[ctx.info.activityType];
-  const exec = ctx.info.workflowExecution;
-  if (!progressClient || !stage || !exec || ctx.info.workflowType !== 'trainingPipeline') return;
-  const { workflowId, runId } = exec;
-  progressClient.workflow
-    .getHandle(workflowId, runId)
-    .signal('stageProgress', { stage, progress })
-    .catch((err: Error) => ctx.log.debug('progress signal not delivered', { error: err.message }));
-}
-
-export function activityRunContext(): RunContext & { flush(): void } {
-  const ctx = Context.current();
-  let last = 0;
-  let lastSignal = 0;
-  let pending: Progress | undefined;
   const details = ctx.info.heartbeatDetails as Progress | undefined;
+  const resumeFrom = details && typeof details === 'object' ? details : undefined;
+  // Until this attempt reports, beat the previous attempt's details: an empty heartbeat would erase them.
+  let latest: Progress | undefined = resumeFrom;
+  let sent = true;
+  const beat = () => {
+    ctx.heartbeat(latest);
+    sent = true;
+  };
+  beat();
+  const timer = setInterval(beat, intervalMs);
   return {
     report(progress: Progress) {
-      pending = progress;
-      const now = Date.now();
-      if (now - last >= HEARTBEAT_INTERVAL_MS) {
-        last = now;
-        ctx.heartbeat(progress);
-        pending = undefined;
-      }
-      if (now - lastSignal >= PROGRESS_SIGNAL_INTERVAL_MS) {
-        lastSignal = now;
-        signalProgress(progress);
-      }
+      latest = progress;
+      sent = false;
     },
     signal: ctx.cancellationSignal,
-    resumeFrom: details && typeof details === 'object' ? details : undefined,
+    resumeFrom,
     log(message, fields) {
       ctx.log.info(redactSecrets(message), fields ? redactDeep(fields) : undefined);
     },
-    /** Sends the last throttled progress so observers see the final numbers. */
+    /** Sends the last progress at once so observers see the final numbers. */
     flush() {
-      if (pending) ctx.heartbeat(pending);
-      pending = undefined;
+      if (!sent) beat();
+    },
+    stop() {
+      clearInterval(timer);
     },
   };
 }
@@ -97,6 +90,8 @@ export async function runStage<T>(stage: string, fn: (ctx: RunContext) => Promis
     return result;
   } catch (err) {
     throw toTemporalFailure(stage, err);
+  } finally {
+    ctx.stop();
   }
 }
 

@@ -3,13 +3,12 @@ import { cpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage';
 import { activityDeps } from '../activities/support';
-import { createSiamfaceWorker, enableProgressSignals, runWorker } from './worker-options';
+import { createSiamfaceWorker, runWorker } from './worker-options';
 
 export function main(): Promise<void> {
   return runWorker('cpu-worker', async () => {
     const store = objectStoreFromEnv();
     await store.ensureBucket();
-    await enableProgressSignals();
     return createSiamfaceWorker({
       // SIAMFACE_CPU_TASK_QUEUE: dedicated queues (tests run their own worker processes).
       taskQueue: process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu,

@@ -6,7 +6,7 @@ import { gpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage';
 import { activityDeps } from '../activities/support';
-import { createSiamfaceWorker, enableProgressSignals, runWorker } from './worker-options';
+import { createSiamfaceWorker, runWorker } from './worker-options';
 import { selectBackend } from '../lib/model/backend';
 
 export function main(): Promise<void> {
@@ -19,7 +19,6 @@ export function main(): Promise<void> {
     }
     const store = objectStoreFromEnv();
     await store.ensureBucket();
-    await enableProgressSignals();
     return createSiamfaceWorker({
       // SIAMFACE_GPU_TASK_QUEUE: dedicated queues (tests run their own GPU worker processes).
       taskQueue: process.env.SIAMFACE_GPU_TASK_QUEUE || TASK_QUEUES.gpu,

@@ -4,8 +4,7 @@
  */
 import * as path from 'node:path';
 import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
-import { Client, Connection } from '@temporalio/client';
-import { configureProgressSignals } from '../activities/support';
+import { heartbeatIntervalMs } from '../activities/support';
 import { temporalConfig, temporalTlsOptions, type TemporalConfig } from '../lib/config';
 import { RedactingPayloadCodec } from './redacting-codec';
 
@@ -43,22 +42,14 @@ export async function createSiamfaceWorker(o: SiamfaceWorkerOptions): Promise<{ 
       maxConcurrentActivityTaskExecutions: o.maxConcurrentActivities ?? 2,
       identity: o.identity ?? `${o.taskQueue}@${process.pid}`,
       shutdownGraceTime: o.shutdownGraceTime ?? '30s',
+      // Heartbeats reach the server this often (not only every 0.8 x heartbeat timeout): `pipeline status` reads progress there.
+      maxHeartbeatThrottleInterval: heartbeatIntervalMs(),
     });
     return { worker, connection, ownsConnection };
   } catch (err) {
     if (ownsConnection) await connection.close().catch(() => undefined);
     throw err;
   }
-}
-
-/** Lets this process's activities push live progress into the pipeline's status query (a signal every ~15 s). */
-export async function enableProgressSignals(temporal: TemporalConfig = temporalConfig()): Promise<() => Promise<void>> {
-  const connection = await Connection.connect({ address: temporal.address, tls: temporalTlsOptions(temporal.tls) });
-  configureProgressSignals(new Client({ connection, namespace: temporal.namespace }));
-  return async () => {
-    configureProgressSignals(undefined);
-    await connection.close();
-  };
 }
 
 export async function bundleWorkflows() {

@@ -20,14 +20,12 @@ import {
 } from '@temporalio/workflow';
 import type { CpuActivities, GpuActivities } from '../activities';
 import { configSummary, PipelineConfigError, resolvePipelineConfig, teacherOf, trainingInputOf, type PipelineConfig, type PipelineConfigInput } from '../lib/pipeline/config';
-import { PIPELINE_STAGES, type PipelineResult, type PipelineStage, type PipelineStatus, type StageProgress } from '../lib/pipeline/status';
+import { PIPELINE_STAGES, type PipelineResult, type PipelineStage, type PipelineStatus } from '../lib/pipeline/status';
 import { NON_RETRYABLE_ERROR_TYPES } from '../lib/pipeline/retry';
 
 export const pipelineStatusQuery = defineQuery<PipelineStatus>('status');
 /** Stop training early and continue to evaluation with the best checkpoint. */
 export const stopTrainingSignal = defineSignal<[{ reason?: string }?]>('stopTraining');
-/** Sent by activities (throttled) with their latest heartbeat details, so `status` shows live progress. */
-export const stageProgressSignal = defineSignal<[StageProgress]>('stageProgress');
 
 export async function trainingPipeline(input: PipelineConfigInput): Promise<PipelineResult> {
   let cfg: PipelineConfig;
@@ -47,10 +45,6 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
     stopRequested: false,
   };
   setHandler(pipelineStatusQuery, () => status);
-  setHandler(stageProgressSignal, (p) => {
-    const st = status.stages[p.stage as PipelineStage];
-    if (st && st.state === 'running') st.progress = p.progress;
-  });
   setHandler(stopTrainingSignal, (arg) => {
     status.stopRequested = true;
     status.stopReason = arg?.reason ?? 'requested';

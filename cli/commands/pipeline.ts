@@ -8,6 +8,7 @@ import { resolvePipelineConfig, type PipelineConfigInput } from '../../lib/pipel
 import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { readKaggleCredentials } from '../../lib/data/kaggle';
 import { withClient } from '../temporal-client';
+import { livePipelineStatus } from '../pipeline-status';
 
 interface StartOptions {
   config?: string;
@@ -95,10 +96,11 @@ function progressLine(st: PipelineStatus): string {
     .filter(([, v]) => typeof v === 'number' || typeof v === 'string')
     .slice(0, 8)
     .map(([k, v]) => `${k}=${typeof v === 'number' && !Number.isInteger(v) ? Number((v as number).toPrecision(4)) : v}`);
-  return `[${new Date().toISOString().slice(11, 19)}] stage ${st.stage}${bits.length ? `  ${bits.join(' ')}` : ''}`;
+  const retry = cur?.retry ? `  (${cur.retry})` : '';
+  return `[${new Date().toISOString().slice(11, 19)}] stage ${st.stage}${bits.length ? `  ${bits.join(' ')}` : ''}${retry}`;
 }
 
-/** Polls the status query until the workflow closes; returns its result (throws its failure). */
+/** Polls the status (query + heartbeat progress) until the workflow closes; returns its result (throws its failure). */
 export async function followPipeline(handle: WorkflowHandle, everyMs = 5000, print = console.log): Promise<PipelineResult> {
   const result = handle.result() as Promise<PipelineResult>;
   let done = false;
@@ -106,7 +108,7 @@ export async function followPipeline(handle: WorkflowHandle, everyMs = 5000, pri
   let last = '';
   while (!done) {
     try {
-      const line = progressLine(await handle.query<PipelineStatus>('status'));
+      const line = progressLine(await livePipelineStatus(handle));
       if (line.slice(11) !== last) print(line);
       last = line.slice(11);
     } catch {
@@ -168,7 +170,9 @@ export function registerPipelineCommands(program: Command): void {
         });
         console.log(`${workflowId}: ${desc.status.name}`);
         try {
-          console.log(JSON.stringify(await handle.query<PipelineStatus>('status'), null, 2));
+          const st = await livePipelineStatus(handle);
+          for (const [name, s] of Object.entries(st.stages)) if (s.retry) console.log(`stage ${name}: ${s.retry}`);
+          console.log(JSON.stringify(st, null, 2));
         } catch (err) {
           console.log(`(status query unavailable: ${(err as Error).message})`);
         }

@@ -34,7 +34,7 @@ export const PIPELINE_DEFAULTS: Omit<PipelineConfig, 'dataset'> = {
   evaluation: { targetFar: 1e-3, batchSize: 32 },
   promotion: { modelName: 'siamface', metric: 'rocAuc', margin: 0, enabled: true },
   taskQueues: { cpu: 'siamface-cpu', gpu: 'siamface-gpu' },
-  heartbeatTimeoutSeconds: { data: 120, train: 300, evaluate: 120 },
+  heartbeatTimeoutSeconds: { data: 120, train: 60, evaluate: 120 },
 };
 
 export class PipelineConfigError extends Error {

@@ -3,7 +3,6 @@ import type { Worker } from '@temporalio/worker';
 import type { TestStack } from './stack';
 import { createSiamfaceWorker } from '../../workers/worker-options';
 import { cpuActivities, gpuActivities } from '../../activities';
-import { configureProgressSignals } from '../../activities/support';
 
 export interface InProcessWorkers {
   queues: { cpu: string; gpu: string };
@@ -16,8 +15,6 @@ export async function startInProcessWorkers(stack: TestStack, opts: { gpu?: bool
   const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
   const cpu = await createSiamfaceWorker({ taskQueue: queues.cpu, activities: cpuActivities({ store: stack.store }), withWorkflows: true, workflowBundle: await stack.workflowBundle(), connection: stack.nativeConnection, temporal });
   const gpu = opts.gpu === false ? null : await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
-  // Live progress reaches the pipeline's status query through signals, as in the worker processes.
-  configureProgressSignals(stack.client);
   const workers: Worker[] = [cpu.worker, ...(gpu ? [gpu.worker] : [])];
   const running = workers.map((w) => w.run());
   return {
@@ -25,7 +22,6 @@ export async function startInProcessWorkers(stack: TestStack, opts: { gpu?: bool
     async stop() {
       for (const w of workers) w.shutdown();
       await Promise.allSettled(running);
-      configureProgressSignals(undefined);
     },
   };
 }

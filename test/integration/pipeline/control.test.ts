@@ -11,6 +11,7 @@ import { subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig, TINY_TRAINING } from '../../support/pipeline-fixtures';
 import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
 import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
+import { livePipelineStatus } from '../../../cli/pipeline-status';
 import type { PipelineResult, PipelineStatus } from '../../../lib/pipeline/status';
 
 let stack: TestStack;
@@ -39,7 +40,7 @@ function longTraining(runId: string, checkpointEverySteps: number) {
 async function trainingStep(handle: WorkflowHandle, atLeast: number): Promise<number> {
   const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
-    const st = await handle.query<PipelineStatus>('status');
+    const st = await livePipelineStatus(handle);
     const step = Number(st.stages.train.progress?.step ?? -1);
     if (st.stage === 'train' && step >= atLeast) return step;
     await new Promise((r) => setTimeout(r, 300));
