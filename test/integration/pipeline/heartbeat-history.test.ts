@@ -1,0 +1,92 @@
+/**
+ * Progress travels in heartbeats, never in history: a pipeline whose training heartbeats every 20 ms (timer heartbeats,
+ * the worker's throttle lowered to match so they reach the server) sends hundreds of them, the training stage stays a
+ * handful of history events, and the describe-based status shows the live progress from the heartbeat details.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Context } from '@temporalio/activity';
+import type { Worker } from '@temporalio/worker';
+import { useStack, type TestStack } from '../../support/stack';
+import { subsetOf } from '../../support/shared-data';
+import { tinyPipelineConfig, TINY_TRAINING } from '../../support/pipeline-fixtures';
+import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
+import { createSiamfaceWorker } from '../../../workers/worker-options';
+import { gpuActivities } from '../../../activities';
+import { livePipelineStatus } from '../../../cli/pipeline-status';
+import type { PipelineResult } from '../../../lib/pipeline/status';
+
+// Read by runStage's timer and by createSiamfaceWorker's heartbeat throttle.
+process.env.SIAMFACE_HEARTBEAT_INTERVAL_MS = '20';
+
+let stack: TestStack;
+let dataset: string;
+let cpu: InProcessWorkers;
+let gpu: Worker;
+let gpuRun: Promise<void>;
+let trainHeartbeats = 0;
+
+before(async () => {
+  stack = await useStack('heartbeat');
+  dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
+  cpu = await startInProcessWorkers(stack, { gpu: false });
+  const acts = gpuActivities({ store: stack.store });
+  // Counts the heartbeats trainModel hands to the SDK (the real Context, wrapped for this activity only).
+  const counted = {
+    ...acts,
+    trainModel: (input: Parameters<typeof acts.trainModel>[0]) => {
+      const ctx = Context.current();
+      const beat = ctx.heartbeat.bind(ctx);
+      (ctx as { heartbeat: Context['heartbeat'] }).heartbeat = (details?: unknown) => {
+        trainHeartbeats++;
+        beat(details);
+      };
+      return acts.trainModel(input);
+    },
+  };
+  const temporal = { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace };
+  gpu = (await createSiamfaceWorker({ taskQueue: cpu.queues.gpu, activities: counted, connection: stack.nativeConnection, temporal })).worker;
+  gpuRun = gpu.run();
+});
+
+after(async () => {
+  gpu?.shutdown();
+  await gpuRun?.catch(() => undefined);
+  await cpu?.stop();
+  await stack?.close();
+});
+
+test('200+ training heartbeats keep the training stage under 100 history events; status shows their progress', { timeout: 300_000 }, async () => {
+  const config = tinyPipelineConfig(dataset, cpu.queues, {
+    runId: 'heartbeat-history',
+    training: { ...TINY_TRAINING, phase1: { steps: 2, lr: 1e-3 }, phase2: { steps: 100_000, lr: 1e-4 }, checkpointEverySteps: 100_000, stopCheckEverySteps: 2 },
+  });
+  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: cpu.queues.cpu, workflowId: `heartbeat-history-${Date.now()}`, args: [config] });
+
+  // Run training until it has heartbeated 250 times and the status has shown live progress, then stop it early.
+  const steps: number[] = [];
+  const deadline = Date.now() + 200_000;
+  while (trainHeartbeats < 250 || steps.length < 2) {
+    assert.ok(Date.now() < deadline, `training sent ${trainHeartbeats} heartbeats, status showed steps [${steps.join(', ')}] before the deadline`);
+    const st = await livePipelineStatus(handle);
+    const step = st.stages.train.progress?.step;
+    if (st.stages.train.state === 'running' && typeof step === 'number' && step !== steps[steps.length - 1]) steps.push(step);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  await handle.signal('stopTraining', { reason: 'enough heartbeats' });
+  const result = (await handle.result()) as PipelineResult;
+  assert.equal(result.training.stoppedEarly, true);
+  assert.ok(steps[steps.length - 1] > steps[0], `live progress advanced: steps seen [${steps.join(', ')}]`);
+
+  const events = (await handle.fetchHistory()).events ?? [];
+  const scheduled = events.findIndex((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'trainModel');
+  assert.ok(scheduled >= 0, 'the history has the trainModel activity');
+  const scheduledId = String(events[scheduled].eventId);
+  const closed = events.findIndex((e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId ?? '') === scheduledId);
+  assert.ok(closed > scheduled, 'trainModel completed');
+  const trainingEvents = closed - scheduled + 1;
+  assert.ok(trainHeartbeats >= 200, `${trainHeartbeats} heartbeats`);
+  assert.ok(trainingEvents < 100, `${trainHeartbeats} heartbeats, ${trainingEvents} history events for the training stage`);
+  assert.ok(events.length < 100, `${events.length} events in the whole pipeline's history`);
+  console.log(`# ${trainHeartbeats} training heartbeats; training stage ${trainingEvents} history events, pipeline ${events.length}; status showed steps ${steps[0]}..${steps[steps.length - 1]}`);
+});
