@@ -6,6 +6,9 @@
  *
  *   node dist/bench/heartbeat-lag.js [--models densenet121,faceres34] [--steps 6] [--batch 16]
  *
+ * The timer probe is what the heartbeat timer (a JS timer too) sees. monitorEventLoopDelay's libuv timer can read up to
+ * two steps' worth: a step that resumes from a timer turn runs in the same timers phase, before that libuv timer.
+ *
  * densenet121: configs/lfw-cpu-small.json's training at 128 px. faceres34: configs/lfw-cpu-faceres.json's (150 px,
  * pretrained, ArcFace with class-mean centres). The backend is trainModel's choice ('auto': tfjs-node if set up, else
  * wasm; SIAMFACE_TF_BACKEND overrides). Uses the running local stack (SIAMFACE_DATA_DIR) or starts a private one.

@@ -20,7 +20,11 @@ export interface PipelineConfig {
   runId?: string;
   /** Task queues; override only to route a pipeline to dedicated workers. */
   taskQueues: { cpu: string; gpu: string };
-  /** Heartbeat timeouts (seconds): how fast a killed worker's activity is retried elsewhere. */
+  /**
+   * Heartbeat timeouts (seconds): how fast a killed worker's activity is retried elsewhere. Heartbeats come from a
+   * timer every few seconds, so the timeout only has to exceed the longest event-loop block (one training step:
+   * about 5 s for DenseNet121 at 128 px on 2 CPU cores, bench/heartbeat-lag).
+   */
   heartbeatTimeoutSeconds: { data: number; train: number; evaluate: number };
 }
 

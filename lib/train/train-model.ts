@@ -380,6 +380,9 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         } else {
           report();
         }
+        // A ready prefetch never yields to timers, so steps would chain into one event-loop block and starve the
+        // timer heartbeats (bench/heartbeat-lag); a timer turn per step lets any due heartbeat out first.
+        await new Promise((r) => setTimeout(r, 0));
       }
       if (stoppedEarly) {
         ctx.log('stop requested', { runId, step });
