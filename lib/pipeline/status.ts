@@ -90,8 +90,11 @@ export function withLiveProgress(status: PipelineStatus, pending: PendingStageAc
 
 function retryLine(a: PendingStageActivity): string {
   const prev = a.attempt - 1;
-  const at = a.lastAttemptEndedAt ? ` at ${a.lastAttemptEndedAt}` : '';
-  const what = !a.lastFailure ? `attempt ${prev} ended${at}` : a.lastFailure.heartbeatTimeout ? `attempt ${prev} lost its worker${a.state === 'scheduled' && a.lastWorkerIdentity ? ` (${a.lastWorkerIdentity})` : ''}${at}` : `attempt ${prev} failed${at}: ${a.lastFailure.message}`;
+  const waiting = a.state === 'scheduled';
+  // The server records no end time for a heartbeat timeout; while the retry waits, the last heartbeat is the lost attempt's.
+  const lost = a.lastFailure?.heartbeatTimeout ?? false;
+  const at = a.lastAttemptEndedAt ? ` at ${a.lastAttemptEndedAt}` : lost && waiting && a.lastHeartbeatAt ? ` at ${a.lastHeartbeatAt} (its last heartbeat)` : '';
+  const what = !a.lastFailure ? `attempt ${prev} ended${at}` : lost ? `attempt ${prev} lost its worker${waiting && a.lastWorkerIdentity ? ` (${a.lastWorkerIdentity})` : ''}${at}` : `attempt ${prev} failed${at}: ${a.lastFailure.message}`;
   const now = a.state === 'started' ? `attempt ${a.attempt} running` : a.state === 'cancel_requested' ? 'cancelling' : 'retry pending';
   return `${what}; ${now}`;
 }

@@ -2,15 +2,20 @@
  * Progress travels in heartbeats, never in history: a pipeline whose training heartbeats every 20 ms (timer heartbeats,
  * the worker's throttle lowered to match so they reach the server) sends hundreds of them, the training stage stays a
  * handful of history events, and the describe-based status shows the live progress from the heartbeat details.
+ * A GPU worker process killed mid-training shows in that status as "attempt 1 lost its worker ...; retry pending".
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { Context } from '@temporalio/activity';
 import type { Worker } from '@temporalio/worker';
 import { useStack, type TestStack } from '../../support/stack';
 import { subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig, TINY_TRAINING } from '../../support/pipeline-fixtures';
 import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
+import { startWorkerProcess, type WorkerProcess } from '../../support/worker-process';
 import { createSiamfaceWorker } from '../../../workers/worker-options';
 import { gpuActivities } from '../../../activities';
 import { livePipelineStatus } from '../../../cli/pipeline-status';
@@ -25,6 +30,8 @@ let cpu: InProcessWorkers;
 let gpu: Worker;
 let gpuRun: Promise<void>;
 let trainHeartbeats = 0;
+let gpuProcess: WorkerProcess | undefined;
+const logDir = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-heartbeat-'));
 
 before(async () => {
   stack = await useStack('heartbeat');
@@ -50,6 +57,7 @@ before(async () => {
 });
 
 after(async () => {
+  await gpuProcess?.kill();
   gpu?.shutdown();
   await gpuRun?.catch(() => undefined);
   await cpu?.stop();
@@ -89,4 +97,37 @@ test('200+ training heartbeats keep the training stage under 100 history events;
   assert.ok(trainingEvents < 100, `${trainHeartbeats} heartbeats, ${trainingEvents} history events for the training stage`);
   assert.ok(events.length < 100, `${events.length} events in the whole pipeline's history`);
   console.log(`# ${trainHeartbeats} training heartbeats; training stage ${trainingEvents} history events, pipeline ${events.length}; status showed steps ${steps[0]}..${steps[steps.length - 1]}`);
+});
+
+test('a killed GPU worker shows in the status as "attempt 1 lost its worker ...; retry pending"', { timeout: 240_000 }, async () => {
+  // A GPU queue only the worker process polls: once it is killed, the retry waits.
+  const queues = { cpu: cpu.queues.cpu, gpu: stack.queue('gpu-lost') };
+  gpuProcess = startWorkerProcess('gpu', { info: stack.info, s3: stack.s3, queues, logDir, name: 'gpu-lost', env: { SIAMFACE_TF_BACKEND: 'wasm' } });
+  await gpuProcess.ready;
+  const config = tinyPipelineConfig(dataset, queues, {
+    runId: 'heartbeat-lost',
+    training: { ...TINY_TRAINING, phase1: { steps: 2, lr: 1e-3 }, phase2: { steps: 100_000, lr: 1e-4 }, checkpointEverySteps: 100_000 },
+    heartbeatTimeoutSeconds: { data: 30, train: 3, evaluate: 30 },
+  });
+  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `heartbeat-lost-${Date.now()}`, args: [config] });
+  try {
+    const waitForStatus = async (what: string, ok: (st: Awaited<ReturnType<typeof livePipelineStatus>>) => boolean) => {
+      const deadline = Date.now() + 150_000;
+      for (;;) {
+        const st = await livePipelineStatus(handle);
+        if (ok(st)) return st;
+        assert.ok(Date.now() < deadline, `${what}; last train stage: ${JSON.stringify(st.stages.train)}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    };
+    await Promise.race([waitForStatus('training reached step 3', (st) => Number(st.stages.train.progress?.step ?? 0) >= 3), gpuProcess.unexpectedExit]);
+    await gpuProcess.kill('SIGKILL');
+    const st = await waitForStatus('the status names the lost attempt', (s) => s.stages.train.retry !== undefined);
+    assert.match(st.stages.train.retry!, /^attempt 1 lost its worker \(gpu-lost-.*@\d+\) at \d{4}-\d\d-\d\dT[\d:.]+Z( \(its last heartbeat\))?; retry pending$/);
+    assert.equal(st.stages.train.attempt, 2);
+    assert.ok(Number(st.stages.train.progress?.step) >= 3, 'the lost attempt\'s last progress is kept');
+    console.log(`# status: ${st.stages.train.retry}`);
+  } finally {
+    await handle.terminate('test done').catch(() => undefined);
+  }
 });

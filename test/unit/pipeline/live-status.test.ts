@@ -31,6 +31,9 @@ test('a heartbeat timeout of attempt 1 waiting for its retry reads "attempt 1 lo
   assert.equal(st.stages.train.retry, 'attempt 1 lost its worker (siamface-gpu@4242) at 2026-12-01T10:06:00.000Z; retry pending');
   assert.equal(st.stages.train.attempt, 2);
   assert.deepEqual(st.stages.train.progress, { step: 150 }, 'the lost attempt\'s last progress is still shown');
+  // What the server gives for a heartbeat timeout: no end time, so the lost attempt's last heartbeat dates it.
+  const noEnd = withLiveProgress(trainingStatus(), [train({ state: 'scheduled', attempt: 2, lastHeartbeatAt: '2026-12-01T10:05:57.000Z', lastFailure: { message: 'activity Heartbeat timeout', heartbeatTimeout: true } })]);
+  assert.equal(noEnd.stages.train.retry, 'attempt 1 lost its worker at 2026-12-01T10:05:57.000Z (its last heartbeat); retry pending');
 });
 
 test('a retried attempt that is running says so, and other failures carry their message', () => {
