@@ -9,9 +9,11 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { Context } from '@temporalio/activity';
 import type { Worker } from '@temporalio/worker';
-import { useStack, type TestStack } from '../../support/stack';
+import { cliEnv, useStack, type TestStack } from '../../support/stack';
 import { subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig, TINY_TRAINING } from '../../support/pipeline-fixtures';
 import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
@@ -127,6 +129,10 @@ test('a killed GPU worker shows in the status as "attempt 1 lost its worker ...;
     assert.equal(st.stages.train.attempt, 2);
     assert.ok(Number(st.stages.train.progress?.step) >= 3, 'the lost attempt\'s last progress is kept');
     console.log(`# status: ${st.stages.train.retry}`);
+    // The CLI says it too, on a line of its own above the JSON.
+    const cli = path.resolve(__dirname, '..', '..', '..', 'cli', 'siamface.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'pipeline', 'status', handle.workflowId], { env: cliEnv(stack) });
+    assert.match(stdout, /^stage train: attempt 1 lost its worker .*; retry pending$/m, stdout.slice(0, 2000));
   } finally {
     await handle.terminate('test done').catch(() => undefined);
   }
