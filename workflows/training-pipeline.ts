@@ -118,7 +118,7 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
   );
   status.outputs.manifest = sharded.manifestKey;
 
-  const pairs = await stage('pairs', () => data.generatePairs({ datasetId, seed: cfg.pairs.seed, pairsPerSplit: cfg.pairs.perSplit }), (r) => ({ counts: r.counts }));
+  const pairs = await stage('pairs', () => data.generatePairs({ datasetId, manifestKey: sharded.manifestKey, seed: cfg.pairs.seed, pairsPerSplit: cfg.pairs.perSplit }), (r) => ({ counts: r.counts }));
   status.outputs.pairs = pairs.pairsKeys;
 
   // Distillation: the teacher's embeddings of the train images, once per dataset and teacher (reused by later runs).
@@ -160,7 +160,7 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
 
   const evaluated = await stage(
     'evaluate',
-    () => evaluation.evaluateRun({ runId, datasetId, modelKey: trained.modelKey, pairsKeys: pairs.pairsKeys, targetFar: cfg.evaluation.targetFar, batchSize: cfg.evaluation.batchSize }),
+    () => evaluation.evaluateRun({ runId, datasetId, manifestKey: sharded.manifestKey, modelKey: trained.modelKey, pairsKeys: pairs.pairsKeys, targetFar: cfg.evaluation.targetFar, batchSize: cfg.evaluation.batchSize }),
     (r) => ({ reportKey: r.reportKey, headline: r.headline }),
   );
   status.outputs.evalReport = evaluated.reportKey;

@@ -125,10 +125,11 @@ export class ObjectStore {
     }
   }
 
-  async getStream(key: string, range?: { start: number; end: number }): Promise<Readable> {
+  /** `ifMatch`: read only that version of the object (an ETag); another one fails with precondition_failed. */
+  async getStream(key: string, range?: { start: number; end: number }, opts: { ifMatch?: string } = {}): Promise<Readable> {
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined, IfMatch: opts.ifMatch }),
       );
       return out.Body as Readable;
     } catch (err) {
@@ -146,9 +147,9 @@ export class ObjectStore {
   }
 
   /** Reads `length` bytes at `start` (e.g. one image out of a shard). */
-  async getRange(key: string, start: number, length: number): Promise<Buffer> {
+  async getRange(key: string, start: number, length: number, opts: { ifMatch?: string } = {}): Promise<Buffer> {
     if (length <= 0) return Buffer.alloc(0);
-    const stream = await this.getStream(key, { start, end: start + length - 1 });
+    const stream = await this.getStream(key, { start, end: start + length - 1 }, opts);
     const buf = await readAll(stream);
     if (buf.length !== length) {
       throw new SiamfaceError('transient', `short read of ${this.uri(key)} at ${start}: got ${buf.length} of ${length} bytes`, { permanent: false });
