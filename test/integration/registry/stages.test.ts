@@ -84,7 +84,13 @@ test('evaluateRun and promoteRun activities: report in the bucket, skip when don
   assert.deepEqual(again.headline, first.headline);
 
   const { promoteRun } = promoteActivities({ store });
-  const promoted = (await new MockActivityEnvironment().run(promoteRun, { runId: 'r1', modelName: 'stage-model', trainingConfig: { preprocessing: { imageSize: 64, crop: 'centre' } } })) as PromoteRunResult;
+  const promoteEnv = new MockActivityEnvironment();
+  const promoteBeats: { stage?: string; step?: string }[] = [];
+  promoteEnv.on('heartbeat', (d: { stage?: string; step?: string }) => promoteBeats.push(d));
+  const promoted = (await promoteEnv.run(promoteRun, { runId: 'r1', modelName: 'stage-model', trainingConfig: { preprocessing: { imageSize: 64, crop: 'centre' } } })) as PromoteRunResult;
+  // It heartbeats from its start and again after publishing, so a heartbeat timeout guards it (throttled: not every step shows).
+  assert.deepEqual(promoteBeats[0], { stage: 'promote', step: 'register', runId: 'r1' });
+  assert.ok(promoteBeats.slice(1).some((b) => b.stage === 'promote' && /^onnx/.test(b.step ?? '')), `later heartbeats: ${JSON.stringify(promoteBeats.slice(1))}`);
   assert.equal(promoted.outcome, 'promoted');
   assert.equal(promoted.version, 1);
   assert.equal(promoted.versionKey, 'models/stage-model/versions/1/');
