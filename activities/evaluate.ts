@@ -10,7 +10,7 @@ import { runStage, type ActivityDeps } from './support';
 /** Builds the embedder of a run's model (loads the model; reads and preprocesses images by id). */
 export type EmbedderFactory = (
   store: ObjectStore,
-  model: { runId: string; modelKey?: string; datasetId: string },
+  model: { runId: string; modelKey?: string; manifestKey: string },
   ctx: RunContext,
 ) => Promise<{ embed: EmbedFn; dispose?: () => void | Promise<void> }>;
 
@@ -26,7 +26,7 @@ export function evaluateActivities(deps: ActivityDeps & { embedderFor?: Embedder
         // The embedder is built lazily so a finished evaluation is skipped without loading the model.
         let embedder: Awaited<ReturnType<EmbedderFactory>> | undefined;
         const embed: EmbedFn = async (ids) => {
-          embedder ??= await factory(deps.store, { runId: input.runId, modelKey: input.modelKey, datasetId: input.datasetId }, ctx);
+          embedder ??= await factory(deps.store, { runId: input.runId, modelKey: input.modelKey, manifestKey: input.manifestKey }, ctx);
           return embedder.embed(ids);
         };
         try {

@@ -3,6 +3,7 @@
  * derive from) and the early-stop request the training loop polls for.
  */
 import { createHash } from 'node:crypto';
+import { Context } from '@temporalio/activity';
 import { datasetIdFor, stableJson, validateSource } from '../lib/data/sources';
 import { badInput } from '../lib/errors';
 import { resolvePipelineConfig, trainingInputOf, PipelineConfigError, type PipelineConfig } from '../lib/pipeline/config';
@@ -50,11 +51,15 @@ export function pipelineActivities(deps: ActivityDeps) {
       });
     },
 
-    /** Asks a running trainModel to stop at its next check, keep its best checkpoint and finish. */
+    /**
+     * Asks this workflow run's trainModel to stop at its next check, keep its best checkpoint and finish.
+     * The request is keyed by the workflow run, so a later resume (a new run of the same pipeline) trains on.
+     */
     async requestTrainingStop(input: { runId: string; reason: string }): Promise<{ key: string }> {
       return runStage('requestTrainingStop', async () => {
-        const key = stopRequestKey(input.runId);
-        await deps.store.putJson(key, { reason: input.reason, at: new Date().toISOString() });
+        const exec = Context.current().info.workflowExecution;
+        const key = stopRequestKey(input.runId, exec?.runId);
+        await deps.store.putJson(key, { reason: input.reason, workflowId: exec?.workflowId ?? null, workflowRunId: exec?.runId ?? null, at: new Date().toISOString() });
         return { key };
       });
     },

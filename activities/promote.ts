@@ -32,6 +32,8 @@ export function promoteActivities(deps: ActivityDeps) {
     /** Publishes the run's model as a new version (once per run) and promotes it if it beats production. */
     async promoteRun(input: PromoteRunInput): Promise<PromoteRunResult> {
       return runStage('promoteRun', async (ctx) => {
+        // Heartbeats between the long steps (the copy reports per file); the first one starts the heartbeat clock.
+        ctx.report({ stage: 'promote', step: 'register', runId: input.runId });
         const rule = promotionRule({ metric: (input.rule?.metric ?? 'rocAuc') as PromotionMetric, margin: input.rule?.margin ?? 0 });
         const config = input.trainingConfig ?? {};
         const result = await registerRun(
@@ -46,6 +48,7 @@ export function promoteActivities(deps: ActivityDeps) {
           },
           ctx,
         );
+        ctx.report({ stage: 'promote', step: 'onnx', version: result.version, outcome: result.decision?.outcome ?? 'published' });
         // Fast serving: an ONNX copy of the version (parity-checked; a failure is recorded and tfjs serves).
         const onnx = await ensureOnnxExport(deps.store, input.modelName, result.version, ctx);
         return {

@@ -44,9 +44,12 @@ export function heartbeatIntervalMs(env: NodeJS.ProcessEnv = process.env): numbe
   return ms;
 }
 
+/** Progress reports heartbeat at once when the last heartbeat is this old (observers see new numbers soon). */
+const REPORT_HEARTBEAT_MIN_MS = 1000;
+
 /**
- * A RunContext whose heartbeats come from a timer, not from report() calls: a stage that stops reporting while it
- * validates, saves a checkpoint or uploads still heartbeats, so heartbeat timeouts can be short. stop() ends the timer.
+ * A RunContext that heartbeats from a timer as well as on report(): a stage that stops reporting while it validates,
+ * saves a checkpoint or uploads still heartbeats, so heartbeat timeouts can be short. stop() ends the timer.
  */
 export function activityRunContext(intervalMs: number = heartbeatIntervalMs()): RunContext & { flush(): void; stop(): void } {
   const ctx = Context.current();
@@ -54,17 +57,20 @@ export function activityRunContext(intervalMs: number = heartbeatIntervalMs()): 
   const resumeFrom = details && typeof details === 'object' ? details : undefined;
   // Until this attempt reports, beat the previous attempt's details: an empty heartbeat would erase them.
   let latest: Progress | undefined = resumeFrom;
+  let lastBeat = -Infinity;
   let sent = true;
   const beat = () => {
+    lastBeat = Date.now();
     ctx.heartbeat(latest);
     sent = true;
   };
-  beat();
+  if (resumeFrom) beat();
   const timer = setInterval(beat, intervalMs);
   return {
     report(progress: Progress) {
       latest = progress;
       sent = false;
+      if (Date.now() - lastBeat >= Math.min(REPORT_HEARTBEAT_MIN_MS, intervalMs)) beat();
     },
     signal: ctx.cancellationSignal,
     resumeFrom,

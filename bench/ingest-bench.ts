@@ -47,7 +47,6 @@ async function main() {
   const results: { rate: number; seconds: number; peakRssMb: number }[] = [];
   for (let run = 1; run <= Number(opts.runs); run++) {
     await store.deletePrefix(`datasets/${datasetId}/shards/`);
-    await store.deletePrefix(`datasets/${datasetId}/manifest.json`);
     (global as { gc?: () => void }).gc?.();
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);

@@ -10,7 +10,7 @@ import { ApplicationFailure, ContinueAsNew, continueAsNew, defineQuery, proxyAct
 import type { CpuActivities } from '../activities';
 import type { BatchSummary, ChunkSummary } from '../lib/verify/batch-job';
 import { emptyCounters, type BatchCarry, type BatchVerifyInput, type BatchVerifyStatus } from '../lib/verify/batch-status';
-import { NON_RETRYABLE_ERROR_TYPES } from '../lib/pipeline/retry';
+import { retryPolicy } from '../lib/pipeline/retry';
 
 export const batchStatusQuery = defineQuery<BatchVerifyStatus>('status');
 
@@ -51,10 +51,11 @@ export async function batchVerify(input: BatchVerifyInput, carry?: BatchCarry): 
     return status;
   });
 
-  const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES, 'bad_image'] };
+  // A bad image is the input's fault: retrying its chunk cannot decode it.
+  const extraNonRetryable = ['bad_image'] as const;
   const queue = input.taskQueue ? { taskQueue: input.taskQueue } : {};
-  const steps = proxyActivities<CpuActivities>({ ...queue, startToCloseTimeout: '2h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 10 } });
-  const chunkActs = proxyActivities<CpuActivities>({ ...queue, startToCloseTimeout: '2h', heartbeatTimeout: `${hb}s`, retry: { ...retry, maximumAttempts: 20 } });
+  const steps = proxyActivities<CpuActivities>({ ...queue, startToCloseTimeout: '2h', heartbeatTimeout: '2m', retry: retryPolicy({ maximumAttempts: 10, extraNonRetryable }) });
+  const chunkActs = proxyActivities<CpuActivities>({ ...queue, startToCloseTimeout: '2h', heartbeatTimeout: `${hb}s`, retry: retryPolicy({ maximumAttempts: 20, extraNonRetryable }) });
 
   try {
     if (!carry) {

@@ -8,7 +8,7 @@ import { ApplicationFailure, defineQuery, executeChild, proxyActivities, setHand
 import type { CpuActivities } from '../activities';
 import type { EvaluationSummary } from '../lib/eval/evaluate-model';
 import type { DetectMode, ModelRef } from '../lib/verify/types';
-import { NON_RETRYABLE_ERROR_TYPES } from '../lib/pipeline/retry';
+import { retryPolicy } from '../lib/pipeline/retry';
 import { batchVerify } from './batch-verify';
 
 export interface EvaluateModelInput {
@@ -39,9 +39,8 @@ export async function evaluateModel(input: EvaluateModelInput): Promise<Evaluati
   if (!input || typeof input.input !== 'string' || !input.input) throw ApplicationFailure.nonRetryable('evaluateModel: input (S3 key or s3:// URI of labelled pairs) is required', 'bad_input');
   const status: EvaluateModelStatus = { state: 'preparing' };
   setHandler(evaluateStatusQuery, () => status);
-  const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] };
   const queue = input.taskQueue ? { taskQueue: input.taskQueue } : {};
-  const acts = proxyActivities<CpuActivities>({ ...queue, startToCloseTimeout: '2h', heartbeatTimeout: '2m', retry: { ...retry, maximumAttempts: 10 } });
+  const acts = proxyActivities<CpuActivities>({ ...queue, startToCloseTimeout: '2h', heartbeatTimeout: '2m', retry: retryPolicy({ maximumAttempts: 10 }) });
   try {
     upsertSearchAttributes({ SiamfaceStage: ['evaluate-prepare'] });
     const prepared = await acts.prepareEvaluation({ input: input.input, model: input.model, detect: input.detect });

@@ -4,11 +4,12 @@
  */
 import { proxyActivities } from '@temporalio/workflow';
 import type * as activities from '../activities/ping';
+import { retryPolicy } from '../lib/pipeline/retry';
 
 // No taskQueue: CPU activities run on the workflow's own queue (siamface-cpu in production).
 const { pingStorage } = proxyActivities<ReturnType<typeof activities.pingActivities>>({
   startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 3 },
+  retry: retryPolicy({ maximumAttempts: 3 }),
 });
 
 export async function pingWorkflow(input: { message: string }): Promise<{ echoed: string; key: string; bytes: number }> {

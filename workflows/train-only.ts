@@ -2,10 +2,11 @@
  * Training alone on an existing dataset's shards and pairs: one trainModel activity on the GPU
  * queue. For operators who re-train without re-running the data stages, and for the resume tests.
  */
-import { ActivityCancellationType, proxyActivities } from '@temporalio/workflow';
+import { ActivityCancellationType, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { GpuActivities } from '../activities';
 import type { TrainModelInput, TrainModelResult } from '../lib/train/train-model';
 import { TASK_QUEUES } from '../lib/constants';
+import { retryPolicy } from '../lib/pipeline/retry';
 
 export interface TrainOnlyInput {
   train: TrainModelInput;
@@ -18,13 +19,15 @@ export interface TrainOnlyInput {
 }
 
 export async function trainOnlyWorkflow(input: TrainOnlyInput): Promise<TrainModelResult> {
+  const maximumAttempts = input.maximumAttempts ?? 20;
+  if (!Number.isInteger(maximumAttempts) || maximumAttempts < 1) throw ApplicationFailure.nonRetryable(`trainOnly: maximumAttempts must be an integer >= 1, got ${JSON.stringify(input.maximumAttempts)}`, 'bad_input');
   const { trainModel } = proxyActivities<GpuActivities>({
     taskQueue: input.taskQueue ?? TASK_QUEUES.gpu,
     startToCloseTimeout: '14d',
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds ?? 300}s`,
     // Let the activity save its checkpoint when the workflow is cancelled.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m', maximumAttempts: input.maximumAttempts ?? 20, nonRetryableErrorTypes: ['bad_input', 'not_found', 'checksum_mismatch'] },
+    retry: retryPolicy({ maximumAttempts, initialInterval: '1s' }),
   });
   return trainModel(input.train);
 }

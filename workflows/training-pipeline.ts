@@ -21,7 +21,7 @@ import {
 import type { CpuActivities, GpuActivities } from '../activities';
 import { configSummary, PipelineConfigError, resolvePipelineConfig, teacherOf, trainingInputOf, type PipelineConfig, type PipelineConfigInput } from '../lib/pipeline/config';
 import { PIPELINE_STAGES, type PipelineResult, type PipelineStage, type PipelineStatus } from '../lib/pipeline/status';
-import { NON_RETRYABLE_ERROR_TYPES } from '../lib/pipeline/retry';
+import { retryPolicy } from '../lib/pipeline/retry';
 
 export const pipelineStatusQuery = defineQuery<PipelineStatus>('status');
 /** Stop training early and continue to evaluation with the best checkpoint. */
@@ -53,17 +53,19 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
   upsertSearchAttributes({ SiamfaceStage: ['plan'], SiamfaceModel: [cfg.promotion.modelName] });
 
   const hb = cfg.heartbeatTimeoutSeconds;
-  const retry = { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '1m', nonRetryableErrorTypes: [...NON_RETRYABLE_ERROR_TYPES] };
-  const quick = proxyActivities<CpuActivities>({ taskQueue: cfg.taskQueues.cpu, startToCloseTimeout: '2m', retry: { ...retry, maximumAttempts: 5 } });
-  const data = proxyActivities<CpuActivities>({ taskQueue: cfg.taskQueues.cpu, startToCloseTimeout: '24h', heartbeatTimeout: `${hb.data}s`, retry: { ...retry, maximumAttempts: 20 } });
-  const evaluation = proxyActivities<CpuActivities>({ taskQueue: cfg.taskQueues.cpu, startToCloseTimeout: '12h', heartbeatTimeout: `${hb.evaluate}s`, retry: { ...retry, maximumAttempts: 10 } });
+  const quick = proxyActivities<CpuActivities>({ taskQueue: cfg.taskQueues.cpu, startToCloseTimeout: '2m', retry: retryPolicy({ maximumAttempts: 5 }) });
+  const data = proxyActivities<CpuActivities>({ taskQueue: cfg.taskQueues.cpu, startToCloseTimeout: '24h', heartbeatTimeout: `${hb.data}s`, retry: retryPolicy({ maximumAttempts: 20 }) });
+  const evaluation = proxyActivities<CpuActivities>({ taskQueue: cfg.taskQueues.cpu, startToCloseTimeout: '12h', heartbeatTimeout: `${hb.evaluate}s`, retry: retryPolicy({ maximumAttempts: 10 }) });
+  // promoteRun copies the model, exports ONNX and checks parity (minutes for a DenseNet), heartbeating between
+  // steps; the ONNX conversion itself is synchronous, so its heartbeat timeout is evaluation's (which also loads models).
+  const promoting = proxyActivities<CpuActivities>({ taskQueue: cfg.taskQueues.cpu, startToCloseTimeout: '1h', heartbeatTimeout: `${hb.evaluate}s`, retry: retryPolicy({ maximumAttempts: 10 }) });
   const training = proxyActivities<GpuActivities>({
     taskQueue: cfg.taskQueues.gpu,
     startToCloseTimeout: '14d',
     heartbeatTimeout: `${hb.train}s`,
     // Wait for the activity to save its checkpoint when the workflow is cancelled.
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-    retry: { ...retry, maximumAttempts: 50 },
+    retry: retryPolicy({ maximumAttempts: 50 }),
   });
 
   async function stage<T>(name: PipelineStage, run: () => Promise<T>, summarize: (r: T) => Record<string, unknown> = () => ({})): Promise<T> {
@@ -112,7 +114,7 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
   );
   status.outputs.manifest = sharded.manifestKey;
 
-  const pairs = await stage('pairs', () => data.generatePairs({ datasetId, seed: cfg.pairs.seed, pairsPerSplit: cfg.pairs.perSplit }), (r) => ({ counts: r.counts }));
+  const pairs = await stage('pairs', () => data.generatePairs({ datasetId, manifestKey: sharded.manifestKey, seed: cfg.pairs.seed, pairsPerSplit: cfg.pairs.perSplit }), (r) => ({ counts: r.counts }));
   status.outputs.pairs = pairs.pairsKeys;
 
   // Distillation: the teacher's embeddings of the train images, once per dataset and teacher (reused by later runs).
@@ -154,7 +156,7 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
 
   const evaluated = await stage(
     'evaluate',
-    () => evaluation.evaluateRun({ runId, datasetId, modelKey: trained.modelKey, pairsKeys: pairs.pairsKeys, targetFar: cfg.evaluation.targetFar, batchSize: cfg.evaluation.batchSize }),
+    () => evaluation.evaluateRun({ runId, datasetId, manifestKey: sharded.manifestKey, modelKey: trained.modelKey, pairsKeys: pairs.pairsKeys, targetFar: cfg.evaluation.targetFar, batchSize: cfg.evaluation.batchSize }),
     (r) => ({ reportKey: r.reportKey, headline: r.headline }),
   );
   status.outputs.evalReport = evaluated.reportKey;
@@ -165,7 +167,7 @@ export async function trainingPipeline(input: PipelineConfigInput): Promise<Pipe
   if (cfg.promotion.enabled) {
     const promoted = await stage(
       'promote',
-      () => quick.promoteRun({ runId, modelName: cfg.promotion.modelName, rule: { metric: cfg.promotion.metric, margin: cfg.promotion.margin }, trainingConfig: cfg as unknown as Record<string, unknown> }),
+      () => promoting.promoteRun({ runId, modelName: cfg.promotion.modelName, rule: { metric: cfg.promotion.metric, margin: cfg.promotion.margin }, trainingConfig: cfg as unknown as Record<string, unknown> }),
       (r) => ({ outcome: r.outcome, version: r.version, productionVersion: r.productionVersion, reason: r.reason }),
     );
     promotion = promoted;

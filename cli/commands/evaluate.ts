@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { outputOf, positiveInt, type CliOutput } from '../options';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -11,9 +12,8 @@ import type { EvaluateModelInput } from '../../workflows/evaluate-model';
 import { parseModelRef } from './verify';
 import { rootCauseMessage, withClient } from '../temporal-client';
 
-export interface EvaluateCommandDeps {
+export interface EvaluateCommandDeps extends CliOutput {
   store?: () => ObjectStore;
-  print?: (line: string) => void;
 }
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
@@ -23,7 +23,7 @@ export const evaluationInputKey = (sha256: string, ext: string) => `evaluations/
 
 export function registerEvaluateCommand(program: Command, deps: EvaluateCommandDeps = {}): void {
   const store = () => (deps.store ?? objectStoreFromEnv)();
-  const print = deps.print ?? ((line: string) => console.log(line));
+  const { print, log } = outputOf(deps);
   program
     .command('evaluate')
     .description('evaluate a registered model on labelled pairs (ROC, EER, TAR@FAR, 10-fold accuracy, calibration, report.html) as a Temporal job')
@@ -31,11 +31,11 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
     .option('--model <name[:version]>', 'model and version (default: the production version of SIAMFACE_MODEL_NAME or siamface)')
     .option('--detect <mode>', 'auto (per the model card), always, never', 'auto')
     .option('--base <uri>', "resolve relative image paths against this (default: the local pairs file's folder)")
-    .option('--chunk-size <n>', 'pairs per chunk', '200')
-    .option('--concurrency <n>', 'chunks at once', '4')
+    .option('--chunk-size <n>', 'pairs per chunk', positiveInt, 200)
+    .option('--concurrency <n>', 'chunks at once', positiveInt, 4)
     .option('--queue <name>', 'task queue of the CPU workers', process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu)
     .option('--json', 'print only the JSON summary')
-    .action(async (opts: { pairs: string; model?: string; detect: string; base?: string; chunkSize: string; concurrency: string; queue: string; json?: boolean }) => {
+    .action(async (opts: { pairs: string; model?: string; detect: string; base?: string; chunkSize: number; concurrency: number; queue: string; json?: boolean }) => {
       const s = store();
       const detect = checkDetectMode(opts.detect);
       const model = parseModelRef(opts.model);
@@ -49,13 +49,13 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
         inputRef = evaluationInputKey(createHash('sha256').update(bytes).digest('hex'), ext);
         if (!(await s.exists(inputRef))) await s.putObject(inputRef, bytes, { contentType: ext === 'csv' ? 'text/csv' : 'application/x-ndjson' });
         baseUri ??= path.dirname(file);
-        if (!opts.json) print(`uploaded ${file} to ${s.uri(inputRef)}`);
+        log(`uploaded ${file} to ${s.uri(inputRef)}`);
       }
       const args: EvaluateModelInput = {
         input: inputRef,
         detect,
-        chunkSize: Number(opts.chunkSize),
-        concurrency: Number(opts.concurrency),
+        chunkSize: opts.chunkSize,
+        concurrency: opts.concurrency,
         ...(model ? { model } : {}),
         ...(baseUri ? { baseUri } : {}),
       };
@@ -66,7 +66,7 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
           if (err.name === 'WorkflowExecutionAlreadyStartedError') return client.workflow.getHandle(workflowId);
           throw err;
         });
-        if (!opts.json) print(`evaluating (workflow ${handle.workflowId}) ...`);
+        log(`evaluating (workflow ${handle.workflowId}) ...`);
         try {
           return (await handle.result()) as EvaluationSummary;
         } catch (err) {

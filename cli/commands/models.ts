@@ -5,6 +5,8 @@ import { listModelCards, listModelNames, readModelCard } from '../../lib/registr
 import { readProduction } from '../../lib/registry/production';
 import { promoteVersion, rollbackVersion, promotionRule, type PromotionMetric } from '../../lib/registry/promotion';
 import type { ModelCard } from '../../lib/registry/model-card';
+import { CLI_EXIT } from '../exit-codes';
+import { finiteNumber } from '../options';
 
 export interface ModelCommandDeps {
   /** The store to use; defaults to the environment's (S3_* variables or the running local stack). */
@@ -19,12 +21,6 @@ const num = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '-');
 function parseVersion(s: string): number {
   if (!/^[1-9][0-9]*$/.test(s)) throw badInput(`version must be a positive integer, got ${JSON.stringify(s)}`);
   return Number(s);
-}
-
-function parseMargin(s: string): number {
-  const v = Number(s);
-  if (!Number.isFinite(v)) throw badInput(`--margin must be a number, got ${JSON.stringify(s)}`);
-  return v;
 }
 
 function cardLine(c: ModelCard, productionVersion: number | undefined): string {
@@ -96,15 +92,15 @@ export function registerModelCommands(program: Command, deps: ModelCommandDeps =
     .argument('<name>')
     .argument('<version>')
     .option('--metric <metric>', 'test metric to compare (rocAuc, accuracy, eer, kFoldAccuracy, tarAtFar1e2, ...)', 'rocAuc')
-    .option('--margin <number>', 'how much better than production the candidate must be', '0')
+    .option('--margin <number>', 'how much better than production the candidate must be', finiteNumber, 0)
     .option('--json', 'print JSON')
-    .action(async (name: string, version: string, opts: { metric: string; margin: string; json?: boolean }) => {
-      const rule = promotionRule({ metric: opts.metric as PromotionMetric, margin: parseMargin(opts.margin) });
+    .action(async (name: string, version: string, opts: { metric: string; margin: number; json?: boolean }) => {
+      const rule = promotionRule({ metric: opts.metric as PromotionMetric, margin: opts.margin });
       const result = await promoteVersion(store(), name, parseVersion(version), { rule });
+      if (result.decision.outcome === 'refused') process.exitCode = CLI_EXIT.negative;
       if (opts.json) return print(JSON.stringify(result, null, 2));
       print(`${result.decision.outcome}: ${result.decision.reason}`);
       print(`production: ${result.production ? `v${result.production.version}` : 'none'}  (decision ${result.decisionKey})`);
-      if (result.decision.outcome === 'refused') process.exitCode = 1;
     });
 
   models

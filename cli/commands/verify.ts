@@ -5,22 +5,23 @@ import { randomBytes } from 'node:crypto';
 import { TASK_QUEUES } from '../../lib/config';
 import { badInput, SiamfaceError } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage';
-import { ModelCache } from '../../lib/verify/model-cache';
+import { ModelCache, type EnginePreference } from '../../lib/verify/model-cache';
 import { verifyPair } from '../../lib/verify/verify-pair';
 import { checkDetectMode } from '../../lib/verify/detection-policy';
-import { uploadedInputKey } from '../../lib/verify/job-layout';
+import { resultsKey, uploadedInputKey } from '../../lib/verify/job-layout';
 import type { ModelRef } from '../../lib/verify/types';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../lib/verify/batch-status';
 import type { BatchSummary } from '../../lib/verify/batch-job';
 import { rootCauseMessage, withClient } from '../temporal-client';
+import { CLI_EXIT } from '../exit-codes';
+import { outputOf, positiveInt, nonNegativeNumber, type CliOutput } from '../options';
 import { callerInputPolicy } from '../../lib/security/input-policy';
 
-/** Exit codes of `siamface verify`. */
-export const VERIFY_EXIT = { same: 0, different: 1, error: 2 } as const;
+/** Exit codes of `siamface verify` (the CLI's own, cli/exit-codes.ts, named for this command). */
+export const VERIFY_EXIT = { same: CLI_EXIT.ok, different: CLI_EXIT.negative, error: CLI_EXIT.error } as const;
 
-export interface VerifyCommandDeps {
+export interface VerifyCommandDeps extends CliOutput {
   store?: () => ObjectStore;
-  print?: (line: string) => void;
 }
 
 /** `name`, `name:version` or `:version` (default name). */
@@ -29,13 +30,6 @@ export function parseModelRef(s: string | undefined): Partial<ModelRef> | undefi
   const m = /^([a-z0-9][a-z0-9._-]{0,62})?(?::([1-9][0-9]*))?$/.exec(s);
   if (!m || (!m[1] && !m[2])) throw badInput(`--model must be name, name:version or :version, got ${JSON.stringify(s)}`);
   return { ...(m[1] ? { name: m[1] } : {}), ...(m[2] ? { version: Number(m[2]) } : {}) };
-}
-
-function parseNumber(flag: string, s: string | undefined): number | undefined {
-  if (s === undefined) return undefined;
-  const v = Number(s);
-  if (!Number.isFinite(v)) throw badInput(`${flag} must be a number, got ${JSON.stringify(s)}`);
-  return v;
 }
 
 const fmt = (v: number, d = 4) => v.toFixed(d);
@@ -57,7 +51,7 @@ export function progressLine(s: BatchVerifyStatus, width = 30): string {
 
 export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps = {}): void {
   const store = () => (deps.store ?? objectStoreFromEnv)();
-  const print = deps.print ?? ((line: string) => console.log(line));
+  const { print, log } = outputOf(deps);
 
   program
     .command('verify')
@@ -65,21 +59,22 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
     .argument('<a>', 'image: local path, s3:// URI or http(s):// URL')
     .argument('<b>', 'image: local path, s3:// URI or http(s):// URL')
     .option('--model <name[:version]>', 'model and version (default: the production version of SIAMFACE_MODEL_NAME or siamface)')
-    .option('--threshold <distance>', "override the model card's threshold")
+    .option('--threshold <distance>', "override the model card's threshold", nonNegativeNumber)
     .option('--detect <mode>', 'auto (per the model card), always, never', 'auto')
-    .option('--engine <engine>', 'auto (ONNX when exported), onnx, tfjs', 'auto')
-    .option('--json', 'print only the JSON result')
-    .action(async (a: string, b: string, opts: { model?: string; threshold?: string; detect: string; engine: string; json?: boolean }) => {
+    .option('--engine <engine>', 'auto (ONNX when exported), onnx, tfjs (default: SIAMFACE_VERIFY_ENGINE, else auto)')
+    .option('--json', 'print the JSON result (or error) on stdout instead of the verdict line')
+    .action(async (a: string, b: string, opts: { model?: string; threshold?: number; detect: string; engine?: string; json?: boolean }) => {
       const s = store();
-      const models = new ModelCache(s, { engine: opts.engine as 'auto' | 'onnx' | 'tfjs' });
+      let models: ModelCache | undefined;
       try {
+        models = new ModelCache(s, { engine: opts.engine as EnginePreference | undefined, log: (message, fields) => log(JSON.stringify({ msg: message, ...fields })) });
         const result = await verifyPair(
-          { a, b, model: parseModelRef(opts.model), threshold: parseNumber('--threshold', opts.threshold), detect: checkDetectMode(opts.detect) },
+          { a, b, model: parseModelRef(opts.model), threshold: opts.threshold, detect: checkDetectMode(opts.detect) },
           // In-process: the caller reads their own files (their own privileges, not a worker's).
           { models, store: s, policy: callerInputPolicy() },
         );
-        print(JSON.stringify(result, null, opts.json ? undefined : 2));
-        if (!opts.json) {
+        if (opts.json) print(JSON.stringify(result));
+        else {
           const verdict = result.verified ? 'SAME person' : 'DIFFERENT people';
           print(
             `${verdict}: distance ${fmt(result.distance)} ${result.verified ? '<=' : '>'} threshold ${fmt(result.threshold)}, confidence ${(result.confidence * 100).toFixed(1)}% ` +
@@ -90,11 +85,11 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
       } catch (err) {
         if (!(err instanceof SiamfaceError)) throw err;
         const which = err.details?.which as string | undefined;
-        print(JSON.stringify({ error: { code: err.code, message: err.message, ...(which ? { image: which } : {}) } }));
-        if (!opts.json) print(`error (${err.code}): ${err.message}`);
+        if (opts.json) print(JSON.stringify({ error: { code: err.code, message: err.message, ...(which ? { image: which } : {}) } }));
+        else log(`siamface: error (${err.code}): ${err.message}`);
         process.exitCode = VERIFY_EXIT.error;
       } finally {
-        await models.dispose();
+        await models?.dispose();
       }
     });
 
@@ -104,18 +99,19 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
     .argument('<input>', 'local file (uploaded to jobs/<job>/input.*) or s3:// URI')
     .option('--out <s3-prefix>', 'also copy results.jsonl and summary.json under this s3:// prefix')
     .option('--model <name[:version]>', 'model and version (default: production; pinned for the whole job)')
-    .option('--chunk-size <n>', 'pairs per chunk', '200')
-    .option('--concurrency <n>', 'chunks at once', '4')
+    .option('--chunk-size <n>', 'pairs per chunk', positiveInt, 200)
+    .option('--concurrency <n>', 'chunks at once', positiveInt, 4)
     .option('--base <uri>', 'resolve relative image paths against this (default: the local input file\'s folder)')
-    .option('--threshold <distance>', "override the model card's threshold")
+    .option('--threshold <distance>', "override the model card's threshold", nonNegativeNumber)
     .option('--detect <mode>', 'auto, always, never', 'auto')
     .option('--job-id <id>', 'job id (default: generated)')
     .option('--queue <name>', 'task queue of the CPU workers', process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu)
     .option('--detach', 'start the job and return')
+    .option('--json', 'print the job summary as JSON on stdout (with --detach: the job and workflow ids)')
     .action(
       async (
         input: string,
-        opts: { out?: string; model?: string; chunkSize: string; concurrency: string; base?: string; threshold?: string; detect: string; jobId?: string; queue: string; detach?: boolean },
+        opts: { out?: string; model?: string; chunkSize: number; concurrency: number; base?: string; threshold?: number; detect: string; jobId?: string; queue: string; detach?: boolean; json?: boolean },
       ) => {
         const s = store();
         const jobId = opts.jobId ?? `job-${new Date().toISOString().replace(/[-:T]/g, '').slice(0, 14)}-${randomBytes(3).toString('hex')}`;
@@ -128,24 +124,29 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
           inputRef = uploadedInputKey(jobId, ext);
           await s.upload(inputRef, fs.createReadStream(file), { contentType: ext === 'csv' ? 'text/csv' : 'application/x-ndjson' });
           baseUri ??= path.dirname(file);
-          print(`uploaded ${file} to ${s.uri(inputRef)}`);
+          log(`uploaded ${file} to ${s.uri(inputRef)}`);
         }
         const args: BatchVerifyInput = {
           jobId,
           input: inputRef,
           model: parseModelRef(opts.model),
-          chunkSize: Number(opts.chunkSize),
-          concurrency: Number(opts.concurrency),
+          chunkSize: opts.chunkSize,
+          concurrency: opts.concurrency,
           ...(opts.out ? { output: opts.out } : {}),
           ...(baseUri ? { baseUri } : {}),
-          ...(opts.threshold !== undefined ? { threshold: parseNumber('--threshold', opts.threshold) } : {}),
+          ...(opts.threshold !== undefined ? { threshold: opts.threshold } : {}),
           detect: checkDetectMode(opts.detect),
         };
         await withClient(async (client) => {
           const handle = await client.workflow.start('batchVerify', { taskQueue: opts.queue, workflowId: `batch-verify-${jobId}`, args: [args] });
-          print(`started job ${jobId} (workflow ${handle.workflowId}); results will be in ${s.uri(`jobs/${jobId}/results.jsonl`)}`);
-          if (opts.detach) return;
-          const tty = process.stdout.isTTY;
+          log(`started job ${jobId} (workflow ${handle.workflowId}); results will be in ${s.uri(resultsKey(jobId))}`);
+          if (opts.detach) {
+            if (opts.json) print(JSON.stringify({ jobId, workflowId: handle.workflowId, results: s.uri(resultsKey(jobId)) }));
+            else print(jobId);
+            return;
+          }
+          // Progress is not data: stderr, redrawn in place on a terminal.
+          const tty = process.stderr.isTTY && !deps.log;
           let done = false;
           const result = handle.result().finally(() => (done = true));
           result.catch(() => undefined);
@@ -155,17 +156,18 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
             const st = await handle.query<BatchVerifyStatus>('status').catch(() => undefined);
             if (!st) continue;
             const line = progressLine(st);
-            if (tty) process.stdout.write(`\r${line.padEnd(last.length)}`);
-            else if (line !== last) print(line);
+            if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);
+            else if (line !== last) log(line);
             last = line;
           }
-          if (tty) process.stdout.write('\n');
+          if (tty) process.stderr.write('\n');
           let summary: BatchSummary;
           try {
             summary = (await result) as BatchSummary;
           } catch (err) {
             throw new Error(`job ${jobId} failed: ${rootCauseMessage(err)}`);
           }
+          if (opts.json) return print(JSON.stringify(summary));
           const byCode = Object.entries(summary.errors.byCode).map(([c, n]) => `${c} ${n}`).join(', ');
           print(
             `done: ${summary.rows} pairs in ${duration(summary.durationSec)} (${summary.throughputPairsPerSec.toFixed(1)} pairs/s), ${summary.verified} same, ${summary.notVerified} different, ` +

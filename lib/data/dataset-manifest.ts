@@ -1,4 +1,4 @@
-/** `datasets/<id>/manifest.json`: written by shardDataset when every shard is complete; read by pairs and training. */
+/** `datasets/<id>/shards/<config hash>/manifest.json`: written by shardDataset when every shard is complete; read by pairs and training. */
 import type { PartitionReport, Split } from './celeba-partition';
 import type { CropMode } from './preprocess';
 import type { DatasetSource } from './sources';
@@ -22,6 +22,8 @@ export interface ShardListing {
   count: number;
   bytes: number;
   sha256: string;
+  /** The tar's ETag: ranged reads ask for exactly this version (If-Match), so a changed shard fails loudly. */
+  etag?: string;
 }
 
 export interface DatasetManifest {

@@ -1,7 +1,9 @@
 /**
  * Stage 3: balanced same/different pairs per split from the shard indexes (so every pair refers to a sharded
- * image), written as `datasets/<id>/pairs/<split>.csv` (`a,b,label`, image ids, 1 = same) and
- * `datasets/<id>/pairs/summary.json`. The identity split is the one recorded in the dataset manifest.
+ * image), written as `datasets/<id>/pairs/<pairs hash>/<split>.csv` (`a,b,label`, image ids, 1 = same) and
+ * `summary.json` beside them. The hash covers the shard set, the seed and the counts, so another pairs config (or
+ * another shard set) gets its own files and never rewrites pairs a running training reads. The identity split is
+ * the one recorded in the shard set's manifest.
  */
 import { createHash } from 'node:crypto';
 import { SiamfaceError, badInput } from '../errors';
@@ -12,10 +14,12 @@ import { csvField } from './csv';
 import type { DatasetManifest } from './dataset-manifest';
 import { makePairs, type PairCounts } from './pairs';
 import { readShardIndex } from './shard-format';
-import { datasetManifestKey, stableJson } from './sources';
+import { datasetManifestKey, pairSetPrefix, stableJson } from './sources';
 
 export interface PairsInput {
   datasetId: string;
+  /** The shard set's manifest, as shardDataset returned it (`datasets/<id>/shards/<hash>/manifest.json`). */
+  manifestKey: string;
   /** Default 1. */
   seed?: number | string;
   /** Pairs per split (half same, half different); a number applies to every split. Default train 20000, val 2000, test 2000. */
@@ -49,20 +53,23 @@ export interface PairsSummary {
 }
 
 export const DEFAULT_PAIRS_PER_SPLIT: Record<Split, number> = { train: 20000, val: 2000, test: 2000 };
-export const pairsKey = (datasetId: string, split: Split) => `datasets/${datasetId}/pairs/${split}.csv`;
-export const pairsSummaryKey = (datasetId: string) => `datasets/${datasetId}/pairs/summary.json`;
+export const pairsKey = (datasetId: string, pairsHash: string, split: Split) => `${pairSetPrefix(datasetId, pairsHash)}${split}.csv`;
+export const pairsSummaryKey = (datasetId: string, pairsHash: string) => `${pairSetPrefix(datasetId, pairsHash)}summary.json`;
 
 export async function generatePairs(store: ObjectStore, input: PairsInput, ctx: RunContext): Promise<PairsResult> {
   const { datasetId } = input;
   const seed = input.seed ?? 1;
   const requested = requestedCounts(input.pairsPerSplit);
-  const manifestKey = datasetManifestKey(datasetId);
+  const manifestKey = input.manifestKey;
+  if (typeof manifestKey !== 'string' || !isShardManifestKey(datasetId, manifestKey)) {
+    throw badInput(`generatePairs: manifestKey ${JSON.stringify(manifestKey)} is not a shard set manifest of dataset ${datasetId} (datasets/${datasetId}/shards/<hash>/manifest.json)`);
+  }
   const manifest = await store.getJsonIfExists<DatasetManifest>(manifestKey);
   if (!manifest) throw new SiamfaceError('not_found', `${store.uri(manifestKey)} does not exist: run shardDataset for dataset ${datasetId} first`);
   const m = manifest.value;
   const inputHash = createHash('sha256').update(stableJson({ seed, requested, manifest: m.configHash })).digest('hex').slice(0, 16);
-  const pairsKeys = Object.fromEntries(SPLITS.map((s) => [s, pairsKey(datasetId, s)])) as Record<Split, string>;
-  const summaryKey = pairsSummaryKey(datasetId);
+  const pairsKeys = Object.fromEntries(SPLITS.map((s) => [s, pairsKey(datasetId, inputHash, s)])) as Record<Split, string>;
+  const summaryKey = pairsSummaryKey(datasetId, inputHash);
 
   const previous = await store.getJsonIfExists<PairsSummary>(summaryKey);
   if (previous?.value.inputHash === inputHash && (await filesIntact(store, previous.value))) {
@@ -144,4 +151,10 @@ function mapSplits<T>(fn: (s: Split) => T): Record<Split, T> {
 
 function stripTotals(c: PairsSummary['counts']): Record<Split, PairCounts> {
   return mapSplits((s) => ({ same: c[s].same, different: c[s].different }));
+}
+
+/** The manifest of one of this dataset's shard sets (the only manifests pairs are made from). */
+function isShardManifestKey(datasetId: string, key: string): boolean {
+  const hash = key.slice(`datasets/${datasetId}/shards/`.length).split('/')[0];
+  return /^[0-9a-f]{16}$/.test(hash) && key === datasetManifestKey(datasetId, hash);
 }

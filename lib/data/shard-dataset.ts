@@ -1,7 +1,8 @@
 /**
  * Stage 2: decode, crop and resize every raw image and pack them into tar shards per identity-disjoint split
- * (format: shard-format.ts), then write datasets/<id>/manifest.json. Deterministic: the same raw data and config
- * give the same shard plan, so a rerun skips complete shards and continues with the rest.
+ * (format: shard-format.ts), then write the set's manifest.json. Each config gets its own set,
+ * `datasets/<id>/shards/<config hash>/`, never rewritten in place. Deterministic: the same raw data and config give
+ * the same shard plan, so a rerun skips complete shards and continues with the rest.
  */
 import { createHash } from 'node:crypto';
 import { SiamfaceError, badInput } from '../errors';
@@ -76,7 +77,7 @@ export function shardConfigOf(input: ShardInput): ShardConfig {
 }
 
 /** Assigns images to splits by identity and to shards by a seeded hash order (stable across reruns). */
-export function planShards(datasetId: string, images: RawImage[], config: ShardConfig): { plan: PlannedShard[]; identitySplit: Map<string, Split> } {
+export function planShards(datasetId: string, configHash: string, images: RawImage[], config: ShardConfig): { plan: PlannedShard[]; identitySplit: Map<string, Split> } {
   const identitySplit = identityDisjointSplit(
     images.map((i) => i.identity),
     { seed: config.splitSeed, fractions: config.fractions },
@@ -89,7 +90,7 @@ export function planShards(datasetId: string, images: RawImage[], config: ShardC
       .sort((a, b) => (a.h < b.h ? -1 : a.h > b.h ? 1 : 0))
       .map((x) => x.img);
     for (let n = 0; n * config.shardSize < inSplit.length; n++) {
-      plan.push({ split, n, key: shardKey(datasetId, split, n), images: inSplit.slice(n * config.shardSize, (n + 1) * config.shardSize) });
+      plan.push({ split, n, key: shardKey(datasetId, configHash, split, n), images: inSplit.slice(n * config.shardSize, (n + 1) * config.shardSize) });
     }
   }
   return { plan, identitySplit };
@@ -98,27 +99,21 @@ export function planShards(datasetId: string, images: RawImage[], config: ShardC
 export async function shardDataset(store: ObjectStore, input: ShardInput, ctx: RunContext, opts: ShardOptions = {}): Promise<ShardResult> {
   const config = shardConfigOf(input);
   const datasetId = input.datasetId;
-  const manifestKey = datasetManifestKey(datasetId);
   const raw = await store.getJsonIfExists<RawManifest>(rawManifestKey(datasetId));
   if (!raw) throw new SiamfaceError('not_found', `${store.uri(rawManifestKey(datasetId))} does not exist: run fetchDataset for dataset ${datasetId} first`);
   const rawData = raw.value;
   const configHash = createHash('sha256').update(stableJson({ raw: rawData.sourceHash, rawFiles: rawData.files.length, config })).digest('hex').slice(0, 16);
+  const manifestKey = datasetManifestKey(datasetId, configHash);
 
   const existing = await store.getJsonIfExists<DatasetManifest>(manifestKey);
   if (existing?.value.configHash === configHash) {
-    ctx.log('shards already complete', { datasetId });
+    ctx.log('shards already complete', { datasetId, configHash });
     return resultOf(existing.value, manifestKey, 0);
-  }
-  if (existing) {
-    // Another config wrote these shards: they would be mixed with ours, so start clean.
-    ctx.log('shard config changed: removing old shards', { datasetId, old: existing.value.configHash, new: configHash });
-    await store.delete(manifestKey);
-    await store.deletePrefix(`datasets/${datasetId}/shards/`);
   }
 
   const cropApplied: CropMode = config.crop === 'face-align' && !opts.aligner ? 'centre' : config.crop;
   if (cropApplied !== config.crop) ctx.log('face alignment not available: using the centre crop', { datasetId });
-  const { plan, identitySplit } = planShards(datasetId, rawData.images, config);
+  const { plan, identitySplit } = planShards(datasetId, configHash, rawData.images, config);
   const total = rawData.images.length;
   const maxBad = Math.floor(config.maxBadFraction * total);
   const prefix = rawPrefix(datasetId);
@@ -218,7 +213,8 @@ async function completeShard(store: ObjectStore, shard: PlannedShard, configHash
   const planned = new Set(shard.images.map((i) => i.id));
   const covered = index.value.entries.length + (index.value.skipped?.length ?? 0);
   if (covered !== planned.size || !index.value.entries.every((e) => planned.has(e.imageId))) return null;
-  return index.value;
+  // The tar as it is now was just checked against the index: readers pin this version.
+  return { ...index.value, etag: head.etag };
 }
 
 function buildManifest(
@@ -234,7 +230,7 @@ function buildManifest(
   const byKey = new Map(done.map((d) => [d.shard, d]));
   const shards: ShardListing[] = plan.map((p) => {
     const d = byKey.get(p.key)!;
-    return { split: p.split, key: p.key, index: shardIndexKey(p.key), count: d.count, bytes: d.bytes, sha256: d.sha256 };
+    return { split: p.split, key: p.key, index: shardIndexKey(p.key), count: d.count, bytes: d.bytes, sha256: d.sha256, ...(d.etag ? { etag: d.etag } : {}) };
   });
   const imagesPerIdentity: Record<string, number> = {};
   const splits = Object.fromEntries(SPLITS.map((s) => [s, { identities: 0, images: 0, shards: 0 }])) as DatasetManifest['splits'];

@@ -1,10 +1,11 @@
 /**
  * SHARD FORMAT (read by the training data loader; keep it exactly as documented here).
  *
- * Location: `datasets/<id>/shards/<split>/shard-NNNNN.tar`, split in train|val|test, NNNNN zero-padded from 00000.
+ * Location: `datasets/<id>/shards/<config hash>/<split>/shard-NNNNN.tar` (lib/data/sources shardSetPrefix), split in
+ * train|val|test, NNNNN zero-padded from 00000.
  *
  * `shard-NNNNN.tar` is a plain POSIX (ustar) tar. Each entry is one preprocessed image: an RGB JPEG (quality 95,
- * 4:4:4, size x size pixels as recorded in datasets/<id>/manifest.json `config.imageSize`), entry name = the image
+ * 4:4:4, size x size pixels as recorded in the set's manifest.json `config.imageSize`), entry name = the image
  * id `<identity>/<file name>` (a PAX header carries names too long for ustar). Entry mtimes are 0 and modes 0644,
  * so the same images give the same bytes.
  *
@@ -14,6 +15,7 @@
  *     count: number,          // entries
  *     bytes: number,          // tar size in bytes
  *     sha256: string,         // hex sha256 of the whole tar
+ *     etag?: string,          // the tar's ETag as written: readers ask for exactly it (If-Match)
  *     entries: [{ imageId, identity, source, offset, length }],
  *                             // source: the raw object path the image came from (relative to datasets/<id>/raw/);
  *                             // offset/length: byte range of the JPEG data inside the tar (a ranged GET reads one image)
@@ -25,6 +27,7 @@
 import { createHash } from 'node:crypto';
 import { SiamfaceError } from '../errors';
 import type { ObjectStore } from '../storage';
+import { shardSetPrefix } from './sources';
 
 export interface ShardEntry {
   imageId: string;
@@ -45,6 +48,8 @@ export interface ShardIndex {
   count: number;
   bytes: number;
   sha256: string;
+  /** The tar's ETag when it was written: readers fetch exactly that version (If-Match). */
+  etag?: string;
   entries: ShardEntry[];
   skipped?: ShardSkip[];
 }
@@ -60,7 +65,7 @@ export interface ShardImage {
   data: Buffer;
 }
 
-export const shardKey = (datasetId: string, split: string, n: number) => `datasets/${datasetId}/shards/${split}/shard-${String(n).padStart(5, '0')}.tar`;
+export const shardKey = (datasetId: string, configHash: string, split: string, n: number) => `${shardSetPrefix(datasetId, configHash)}${split}/shard-${String(n).padStart(5, '0')}.tar`;
 export const shardIndexKey = (tarKey: string) => tarKey.replace(/\.tar$/, '.index.json');
 
 const BLOCK = 512;
@@ -96,8 +101,8 @@ export async function writeShard(
   const sha256 = createHash('sha256').update(tar).digest('hex');
   const metadata: Record<string, string> = { sha256 };
   if (opts.configHash) metadata['config-hash'] = opts.configHash;
-  await store.putObject(key, tar, { contentType: 'application/x-tar', metadata });
-  const index: ShardIndex = { shard: key, count: entries.length, bytes: tar.length, sha256, entries };
+  const { etag } = await store.putObject(key, tar, { contentType: 'application/x-tar', metadata });
+  const index: ShardIndex = { shard: key, count: entries.length, bytes: tar.length, sha256, etag, entries };
   if (opts.skipped?.length) index.skipped = opts.skipped;
   await store.putJson(shardIndexKey(key), index);
   return index;

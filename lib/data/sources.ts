@@ -106,4 +106,12 @@ export function datasetIdFor(source: DatasetSource, explicit?: string): string {
 export const datasetPrefix = (datasetId: string) => `datasets/${datasetId}`;
 export const rawPrefix = (datasetId: string) => `datasets/${datasetId}/raw/`;
 export const rawManifestKey = (datasetId: string) => `datasets/${datasetId}/raw/_manifest.json`;
-export const datasetManifestKey = (datasetId: string) => `datasets/${datasetId}/manifest.json`;
+/**
+ * Derived data is keyed by the hash of what produced it, and never rewritten in place: two pipelines on one dataset
+ * with different preprocessing (or pairs) each get their own, and neither can change the other's under it.
+ * Old sets stay until an operator removes them (a lifecycle rule on the shards/ and pairs/ folders of `datasets/<id>/`).
+ */
+export const shardSetPrefix = (datasetId: string, configHash: string) => `datasets/${datasetId}/shards/${configHash}/`;
+/** Written by shardDataset last, when every shard of the set is complete. */
+export const datasetManifestKey = (datasetId: string, configHash: string) => `${shardSetPrefix(datasetId, configHash)}manifest.json`;
+export const pairSetPrefix = (datasetId: string, pairsHash: string) => `datasets/${datasetId}/pairs/${pairsHash}/`;

@@ -5,8 +5,6 @@
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../storage';
 import type { RunContext } from '../progress';
-import { pairsKey } from '../data/generate-pairs';
-import { datasetManifestKey } from '../data/sources';
 import { loadPairs } from '../train/data-loader';
 import { evaluatePairs } from './evaluate-pairs';
 import { identityFromPath, pairsChecksum } from './pairs';
@@ -16,8 +14,10 @@ import type { EmbedFn, EvalReport, HeadlineMetrics } from './types';
 export interface EvaluateRunInput {
   runId: string;
   datasetId: string;
-  /** Pair files; default `datasets/<id>/pairs/{val,test}.csv`. */
-  pairsKeys?: { val: string; test: string };
+  /** The shard set the pairs refer to (shardDataset's manifestKey): its images are embedded. */
+  manifestKey: string;
+  /** Pair files, as generatePairs returned them. */
+  pairsKeys: { val: string; test: string };
   /** The evaluated model's location (recorded as the report's model id when modelName is not given). */
   modelKey?: string;
   /** Names recorded in the report's lineage. */
@@ -47,7 +47,7 @@ export async function evaluateRun(
   ctx: RunContext,
 ): Promise<EvaluateRunResult> {
   const { runId, datasetId } = input;
-  const keys = input.pairsKeys ?? { val: pairsKey(datasetId, 'val'), test: pairsKey(datasetId, 'test') };
+  const keys = input.pairsKeys;
   const [val, test] = await Promise.all([loadPairs(store as ObjectStore, keys.val), loadPairs(store as ObjectStore, keys.test)]);
   const existing = await store.getJsonIfExists<EvalReport>(evalReportKey(runId));
   const prefix = `runs/${runId}/eval/`;
@@ -55,7 +55,7 @@ export async function evaluateRun(
     ctx.log('evaluation report for these pairs exists; skipping', { runId, key: evalReportKey(runId) });
     return summary(runId, existing.value, `${prefix}report.html`, true);
   }
-  const manifest = await store.getBuffer(datasetManifestKey(datasetId)).catch(() => undefined);
+  const manifest = await store.getBuffer(input.manifestKey);
   const report = await evaluatePairs(
     {
       val,
@@ -69,7 +69,7 @@ export async function evaluateRun(
         run: runId,
         model: input.modelName ?? input.modelKey,
         dataset: datasetId,
-        datasetManifestChecksum: manifest ? createHash('sha256').update(manifest).digest('hex') : undefined,
+        datasetManifestChecksum: createHash('sha256').update(manifest).digest('hex'),
         config: input.configId,
       },
     },

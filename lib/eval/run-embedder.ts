@@ -9,7 +9,6 @@ import { joinKey } from '../storage/uri';
 import { loadModelFromStore } from '../model/io';
 import { checkNormalization, preprocessRgbBytes } from '../model/preprocess';
 import { ensureBackend } from '../model/backend';
-import { datasetManifestKey } from '../data/sources';
 import { ShardImageSource } from '../train/data-loader';
 import { modelPrefix, SIAMFACE_MODEL_JSON } from '../train/run-layout';
 import { embed as embedTensor } from '../train/siamese-step';
@@ -18,7 +17,7 @@ import type { EmbedFn } from './types';
 
 export async function runEmbedder(
   store: ObjectStore,
-  run: { runId: string; modelKey?: string; datasetId: string },
+  run: { runId: string; modelKey?: string; manifestKey: string },
   ctx: RunContext,
   opts: { batchSize?: number } = {},
 ): Promise<{ embed: EmbedFn; dispose: () => void }> {
@@ -28,7 +27,7 @@ export async function runEmbedder(
   const size = sidecar.preprocessing.inputSize;
   const normalization = checkNormalization(sidecar.preprocessing, store.uri(joinKey(prefix, SIAMFACE_MODEL_JSON)));
   const model = await loadModelFromStore(store, prefix);
-  const source = await ShardImageSource.open(store, datasetManifestKey(run.datasetId), {
+  const source = await ShardImageSource.open(store, run.manifestKey, {
     imageSize: size,
     decodedCacheImages: 512,
     shardCacheBytes: 256 * 1024 * 1024,

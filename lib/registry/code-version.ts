@@ -17,11 +17,17 @@ export function codeVersion(env: NodeJS.ProcessEnv = process.env): string {
   } catch {
     // No git or not a checkout: fall through to the package version.
   }
+  const pkg = packageInfo();
+  return pkg ? `${pkg.name}@${pkg.version}` : 'unknown';
+}
+
+/** This checkout's package name and version (package.json), or null when it cannot be read. */
+export function packageInfo(): { name: string; version: string } | null {
   try {
-    const pkg = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { name?: string; version?: string };
-    return `${pkg.name ?? 'siamface'}@${pkg.version ?? '0.0.0'}`;
+    const pkg = JSON.parse(fs.readFileSync(path.join(findPackageRoot(__dirname), 'package.json'), 'utf8')) as { name?: string; version?: string };
+    return { name: pkg.name ?? 'siamface', version: pkg.version ?? '0.0.0' };
   } catch {
-    return 'unknown';
+    return null;
   }
 }
 

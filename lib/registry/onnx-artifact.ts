@@ -49,7 +49,7 @@ export async function ensureOnnxExport(
   const exportedAt = (opts.now?.() ?? new Date()).toISOString();
   let record: OnnxRecord;
   try {
-    record = await exportChecked(store, name, version, opts.parityInputs ?? 4, exportedAt);
+    record = await exportChecked(store, name, version, opts.parityInputs ?? 4, exportedAt, ctx);
     ctx.log('ONNX export written', { name, version, bytes: record.bytes, maxAbsDiff: record.parity.maxAbsDiff });
   } catch (err) {
     if (err instanceof SiamfaceError && !err.permanent) throw err; // storage blip: retry the export later
@@ -60,15 +60,21 @@ export async function ensureOnnxExport(
   return record;
 }
 
-async function exportChecked(store: ObjectStore, name: string, version: number, parityInputs: number, exportedAt: string): Promise<Extract<OnnxRecord, { status: 'ready' }>> {
+async function exportChecked(store: ObjectStore, name: string, version: number, parityInputs: number, exportedAt: string, ctx: RunContext): Promise<Extract<OnnxRecord, { status: 'ready' }>> {
+  // A heartbeat before each long step: the conversion itself is synchronous and cannot report.
+  const step = (what: string) => ctx.report({ stage: 'promote', step: what, name, version });
+  step('onnx: loading the model');
   await ensureBackend();
   const model = await loadModelFromStore(store, versionPrefix(name, version));
   try {
+    step('onnx: converting');
     const bytes = exportToOnnx(model, { metadata: { siamfaceModel: name, siamfaceVersion: String(version) } });
+    step('onnx: parity check');
     const maxAbsDiff = await parityDiff(model, bytes, parityInputs);
     if (!(maxAbsDiff < ONNX_PARITY_TOLERANCE)) {
       throw new Error(`ONNX parity check failed: max |onnx - tfjs| = ${maxAbsDiff} over ${parityInputs} inputs (tolerance ${ONNX_PARITY_TOLERANCE})`);
     }
+    step('onnx: uploading');
     await store.putObject(onnxKey(name, version), Buffer.from(bytes), { contentType: 'application/octet-stream' });
     return {
       status: 'ready',

@@ -125,10 +125,11 @@ export class ObjectStore {
     }
   }
 
-  async getStream(key: string, range?: { start: number; end: number }): Promise<Readable> {
+  /** `ifMatch`: read only that version of the object (an ETag); another one fails with precondition_failed. */
+  async getStream(key: string, range?: { start: number; end: number }, opts: { ifMatch?: string } = {}): Promise<Readable> {
     try {
       const out = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined }),
+        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range ? `bytes=${range.start}-${range.end}` : undefined, IfMatch: opts.ifMatch }),
       );
       return out.Body as Readable;
     } catch (err) {
@@ -146,9 +147,9 @@ export class ObjectStore {
   }
 
   /** Reads `length` bytes at `start` (e.g. one image out of a shard). */
-  async getRange(key: string, start: number, length: number): Promise<Buffer> {
+  async getRange(key: string, start: number, length: number, opts: { ifMatch?: string } = {}): Promise<Buffer> {
     if (length <= 0) return Buffer.alloc(0);
-    const stream = await this.getStream(key, { start, end: start + length - 1 });
+    const stream = await this.getStream(key, { start, end: start + length - 1 }, opts);
     const buf = await readAll(stream);
     if (buf.length !== length) {
       throw new SiamfaceError('transient', `short read of ${this.uri(key)} at ${start}: got ${buf.length} of ${length} bytes`, { permanent: false });
@@ -267,7 +268,9 @@ export async function readAll(stream: Readable | AsyncIterable<Uint8Array>): Pro
   return Buffer.concat(chunks);
 }
 
-const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken']);
+const CREDENTIAL_ERRORS = new Set(['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken']);
+/** Temporary credentials that ran out: routine for session tokens, renewed outside the request, so retry (bounded by the activity's policy). */
+const EXPIRED_CREDENTIAL_ERRORS = new Set(['ExpiredToken', 'TokenRefreshRequired']);
 const NOT_FOUND_ERRORS = new Set(['NoSuchKey', 'NotFound', 'NoSuchBucket', 'NoSuchUpload']);
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', 'UND_ERR_SOCKET']);
 
@@ -283,8 +286,16 @@ export function classify(err: unknown, bucket: string, key: string): SiamfaceErr
     const what = name === 'NoSuchBucket' ? `bucket '${bucket}' does not exist` : `${where} does not exist`;
     return new SiamfaceError('not_found', what, { cause: err });
   }
-  if (name === 'PreconditionFailed' || status === 412 || name === 'ConditionalRequestConflict' || status === 409) {
+  // 412: the condition was evaluated and is false (callers re-read and decide). 409: another conditional write to
+  // the same key was in flight, so the condition was never evaluated: retry the request as it is.
+  if (name === 'PreconditionFailed' || status === 412) {
     return new SiamfaceError('precondition_failed', `conditional write to ${where} failed: the object changed or already exists`, { cause: err });
+  }
+  if (name === 'ConditionalRequestConflict' || status === 409) {
+    return new SiamfaceError('transient', `S3 request for ${where} conflicted with a concurrent write (${name || status}): retry`, { cause: err, permanent: false });
+  }
+  if (EXPIRED_CREDENTIAL_ERRORS.has(name)) {
+    return new SiamfaceError('transient', `S3 session credentials for ${where} expired (${name}): retrying; renew the worker's session token if this persists`, { cause: err, permanent: false });
   }
   if (CREDENTIAL_ERRORS.has(name) || status === 403) {
     return new SiamfaceError('bad_credentials', `S3 refused the credentials for ${where} (${name || status}): check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY`, { cause: err });

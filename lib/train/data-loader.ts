@@ -150,7 +150,7 @@ export class ShardImageSource {
   private constructor(
     private readonly store: ObjectStore,
     private readonly opts: ShardImageSourceOptions,
-    private readonly shardIndexes: Map<string, { bytes: number; sha256: string }>,
+    private readonly shardIndexes: Map<string, { bytes: number; sha256: string; etag?: string }>,
     mode: SourceStats['mode'],
   ) {
     this.stats = { images: 0, shards: shardIndexes.size, mode, decodes: 0, cacheHits: 0, bytesRead: 0 };
@@ -163,7 +163,7 @@ export class ShardImageSource {
     const splits = new Set(opts.splits ?? ['train', 'val']);
     const listed = manifest.shards.filter((s) => splits.has(s.split));
     const total = listed.reduce((n, s) => n + s.bytes, 0);
-    const shardInfo = new Map(listed.map((s) => [s.key, { bytes: s.bytes, sha256: s.sha256 }]));
+    const shardInfo = new Map(listed.map((s) => [s.key, { bytes: s.bytes, sha256: s.sha256, etag: s.etag }]));
     const source = new ShardImageSource(store, opts, shardInfo, total <= opts.shardCacheBytes ? 'whole-shard' : 'ranged');
     for (const s of listed) {
       const index = await readShardIndex(store, s.index);
@@ -209,7 +209,7 @@ export class ShardImageSource {
   private async jpeg(entry: LocatedShardEntry): Promise<Buffer> {
     if (this.stats.mode === 'ranged') {
       this.stats.bytesRead += entry.length;
-      return this.store.getRange(entry.shard, entry.offset, entry.length);
+      return this.rangedRead(entry);
     }
     let tar = this.shardTars.get(entry.shard);
     if (!tar) {
@@ -219,6 +219,22 @@ export class ShardImageSource {
     }
     const buf = await tar;
     return buf.subarray(entry.offset, entry.offset + entry.length);
+  }
+
+  /**
+   * A ranged read has no checksum of its own: it asks for the tar version the manifest recorded (If-Match), so bytes
+   * of a shard rewritten since can never be read as an image of this one.
+   */
+  private async rangedRead(entry: LocatedShardEntry): Promise<Buffer> {
+    const etag = this.shardIndexes.get(entry.shard)?.etag;
+    try {
+      return await this.store.getRange(entry.shard, entry.offset, entry.length, { ifMatch: etag });
+    } catch (err) {
+      if (etag && err instanceof SiamfaceError && err.code === 'precondition_failed') {
+        throw new SiamfaceError('checksum_mismatch', `${this.store.uri(entry.shard)} changed since the dataset manifest was written (it recorded ETag ${etag}): rerun the shard stage`);
+      }
+      throw err;
+    }
   }
 
   private async fetchShard(key: string): Promise<Buffer> {

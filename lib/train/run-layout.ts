@@ -17,7 +17,13 @@ export const checkpointsPrefix = (runId: string) => `${runPrefix(runId)}checkpoi
 export const checkpointPrefix = (runId: string, step: number) => `${checkpointsPrefix(runId)}ckpt-${String(step).padStart(8, '0')}/`;
 export const modelPrefix = (runId: string) => `${runPrefix(runId)}model/`;
 export const bestPrefix = (runId: string) => `${runPrefix(runId)}best/`;
-/** Any object here asks a run to stop early and export its best checkpoint. */
-export const stopRequestKey = (runId: string) => `${runPrefix(runId)}control/stop-requested`;
+/**
+ * Any object here asks a run to stop early and export its best checkpoint. With a scope (the pipeline's
+ * workflow run) the request binds only that pipeline run, so a resumed pipeline, a new run, trains on.
+ */
+export const stopRequestKey = (runId: string, scope?: string) => {
+  if (scope !== undefined && !RUN_ID.test(scope)) throw badInput(`stop request scope ${JSON.stringify(scope)} must be 1-128 characters of letters, digits, '.', '_' or '-'`);
+  return `${runPrefix(runId)}control/stop-requested${scope !== undefined ? `-${scope}` : ''}`;
+};
 /** The sidecar the pipeline and serving read: config, preprocessing, backend, training summary. */
 export const SIAMFACE_MODEL_JSON = 'siamface-model.json';

@@ -9,8 +9,8 @@
  * - Checkpoints every N steps, at each epoch end, on cancellation and on a stop request. On start
  *   the newest complete checkpoint of the run (same config hash) is resumed: same weights, optimizer
  *   state, step counter and data cursor, so the run continues as if never interrupted.
- * - Stop request: an object at runs/<run>/control/stop-requested makes the run checkpoint, export
- *   its best weights and return normally with stoppedEarly.
+ * - Stop request: an object at runs/<run>/control/stop-requested (-<scope> when a pipeline's workflow run
+ *   asked, see stopScope) makes the run checkpoint, export its best weights and return normally with stoppedEarly.
  * - Output: runs/<run>/model/ (tfjs model.json + weights.bin) and runs/<run>/model/siamface-model.json
  *   (written last: config, preprocessing, backend, training summary).
  */
@@ -106,6 +106,8 @@ export interface SiamfaceModelJson {
 export interface TrainModelOptions {
   /** Backend selection (default lib/model selectBackend with the config's preference). */
   selectBackend?: (preference: TrainConfig['backend']) => Promise<BackendSelection>;
+  /** Honour only stop requests of this scope (the pipeline's workflow run): an earlier run's request never stops a resume. */
+  stopScope?: string;
 }
 
 interface RunJson {
@@ -342,7 +344,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
           await checkpoint('cancelled');
           throwIfAborted(ctx.signal);
         }
-        if ((step - startStep) % cfg.stopCheckEverySteps === 0 && (await store.exists(stopRequestKey(runId)))) {
+        if ((step - startStep) % cfg.stopCheckEverySteps === 0 && (await store.exists(stopRequestKey(runId, opts.stopScope)))) {
           stoppedEarly = true;
           break;
         }

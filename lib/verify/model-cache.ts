@@ -10,7 +10,7 @@ import { badInput, notFound, SiamfaceError } from '../errors';
 import { loadModelFromStore } from '../model/io';
 import { ensureBackend } from '../model/backend';
 import { OnnxEngine, TfjsEngine, type EmbeddingEngine } from '../infer/engine';
-import { readModelCard } from '../registry/versions';
+import { listModelNames, readModelCard } from '../registry/versions';
 import { readProduction } from '../registry/production';
 import { checkModelName, versionPrefix } from '../registry/keys';
 import { onnxKey, readOnnxRecord } from '../registry/onnx-artifact';
@@ -32,11 +32,14 @@ export interface ServingModel {
 export interface ModelCacheOptions {
   /** How long a read of production.json stays fresh (default 10 s). */
   productionTtlMs?: number;
-  /** 'auto' (default): ONNX when exported, else tfjs. SIAMFACE_VERIFY_ENGINE overrides. */
+  /** 'auto': ONNX when exported, else tfjs. Unset: SIAMFACE_VERIFY_ENGINE, else 'auto' (a flag beats the environment). */
   engine?: EnginePreference;
   /** Versions kept loaded at once (default 4); the least recently used beyond that are released. */
   maxModels?: number;
-  /** Model name used when a request names none (default SIAMFACE_MODEL_NAME or 'siamface'). */
+  /**
+   * Model name used when a request names none: this, else SIAMFACE_MODEL_NAME. Unset both, 'siamface' when it has a
+   * production version, else the only model that has one (with several, the error lists them).
+   */
   defaultName?: string;
   log?: (message: string, fields?: Record<string, unknown>) => void;
   now?: () => number;
@@ -47,27 +50,46 @@ export const DEFAULT_MODEL_NAME = 'siamface';
 export class ModelCache {
   private readonly models = new Map<string, Promise<ServingModel>>();
   private readonly productions = new Map<string, { version: number; readAt: number }>();
-  private readonly opts: Required<Omit<ModelCacheOptions, 'log' | 'now'>> & Pick<ModelCacheOptions, 'log'> & { now: () => number };
+  private chosenDefault: { name: string; readAt: number } | undefined;
+  private readonly opts: Required<Omit<ModelCacheOptions, 'log' | 'now' | 'defaultName'>> & Pick<ModelCacheOptions, 'log' | 'defaultName'> & { now: () => number };
 
   constructor(
     private readonly store: ObjectStore,
     options: ModelCacheOptions = {},
   ) {
-    const envEngine = process.env.SIAMFACE_VERIFY_ENGINE as EnginePreference | undefined;
-    const engine = envEngine ?? options.engine ?? 'auto';
+    const envEngine = (process.env.SIAMFACE_VERIFY_ENGINE || undefined) as EnginePreference | undefined;
+    const engine = options.engine ?? envEngine ?? 'auto';
     if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`engine must be 'auto', 'onnx' or 'tfjs', got ${JSON.stringify(engine)} (SIAMFACE_VERIFY_ENGINE?)`);
     this.opts = {
       productionTtlMs: options.productionTtlMs ?? 10_000,
       engine,
       maxModels: options.maxModels ?? 4,
-      defaultName: options.defaultName ?? process.env.SIAMFACE_MODEL_NAME ?? DEFAULT_MODEL_NAME,
+      defaultName: options.defaultName ?? (process.env.SIAMFACE_MODEL_NAME || undefined),
       log: options.log,
       now: options.now ?? Date.now,
     };
   }
 
-  get defaultName(): string {
-    return this.opts.defaultName;
+  /** The model a request that names none gets (see ModelCacheOptions.defaultName). */
+  async defaultName(): Promise<string> {
+    if (this.opts.defaultName) return this.opts.defaultName;
+    const now = this.opts.now();
+    if (this.chosenDefault && now - this.chosenDefault.readAt < this.opts.productionTtlMs) return this.chosenDefault.name;
+    let name = DEFAULT_MODEL_NAME;
+    if (!(await readProduction(this.store, DEFAULT_MODEL_NAME))) {
+      const withProduction: string[] = [];
+      for (const n of await listModelNames(this.store)) if (await readProduction(this.store, n)) withProduction.push(n);
+      if (withProduction.length !== 1) {
+        throw notFound(
+          withProduction.length
+            ? `no model named and '${DEFAULT_MODEL_NAME}' has no production version, but several models do (${withProduction.join(', ')}): name one (--model, SIAMFACE_MODEL_NAME)`
+            : `no model has a production version in ${this.store.uri('models/')}: train one (npm run main) or promote a version (siamface models promote)`,
+        );
+      }
+      name = withProduction[0];
+    }
+    this.chosenDefault = { name, readAt: now };
+    return name;
   }
 
   /** The production version of `name` (cached for productionTtlMs). */
@@ -85,7 +107,7 @@ export class ModelCache {
 
   /** Resolves a reference to a concrete version (production when none is given). */
   async resolve(ref?: Partial<ModelRef>): Promise<{ name: string; version: number }> {
-    const name = ref?.name ?? this.opts.defaultName;
+    const name = ref?.name ?? (await this.defaultName());
     const version = ref?.version ?? (await this.production(name));
     return { name, version };
   }

@@ -3,11 +3,10 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ObjectStore } from '../../../lib/storage';
-import { SPLITS } from '../../../lib/data/celeba-partition';
+import { SPLITS, type Split } from '../../../lib/data/celeba-partition';
 import type { DatasetManifest } from '../../../lib/data/dataset-manifest';
 import { splitCsvLine } from '../../../lib/data/csv';
 import { readShardIndex, readShardImage } from '../../../lib/data/shard-format';
-import { datasetManifestKey } from '../../../lib/data/sources';
 
 import { SHARED_DATA } from '../../support/shared-data';
 
@@ -27,8 +26,8 @@ export function copySubset(set: string, identities: number, dest: string): strin
 }
 
 /** Every image id appears in exactly one shard, splits are identity-disjoint, every pair refers to a sharded image. */
-export async function checkDatasetConsistency(store: ObjectStore, datasetId: string) {
-  const manifest = await store.getJson<DatasetManifest>(datasetManifestKey(datasetId));
+export async function checkDatasetConsistency(store: ObjectStore, sharded: { manifestKey: string }, pairs: { pairsKeys: Record<Split, string> }) {
+  const manifest = await store.getJson<DatasetManifest>(sharded.manifestKey);
   const imageSplit = new Map<string, string>();
   const identitySplit = new Map<string, string>();
   for (const shard of manifest.shards) {
@@ -53,7 +52,7 @@ export async function checkDatasetConsistency(store: ObjectStore, datasetId: str
 
   const pairCounts: Record<string, { same: number; different: number }> = {};
   for (const split of SPLITS) {
-    const text = (await store.getBuffer(`datasets/${datasetId}/pairs/${split}.csv`)).toString('utf8');
+    const text = (await store.getBuffer(pairs.pairsKeys[split])).toString('utf8');
     const lines = text.trim().split('\n');
     assert.equal(lines[0], 'a,b,label');
     let same = 0;

@@ -129,8 +129,8 @@ test('Kaggle CelebA: download, identities from identity_CelebA.txt, shards and p
 
   const sharded = await shardDataset(store, { datasetId: 'celeba', imageSize: 64, shardSize: 64 }, ctx);
   assert.equal(sharded.skippedImages, 0);
-  await generatePairs(store, { datasetId: 'celeba', pairsPerSplit: { train: 200, val: 40, test: 40 } }, ctx);
-  const { manifest, identitySplit } = await checkDatasetConsistency(store, 'celeba');
+  const pairs = await generatePairs(store, { datasetId: 'celeba', manifestKey: sharded.manifestKey, pairsPerSplit: { train: 200, val: 40, test: 40 } }, ctx);
+  const { manifest, identitySplit } = await checkDatasetConsistency(store, sharded, pairs);
   assert.equal(identitySplit.size, SUBSET_IDENTITIES);
   const part = manifest.celebaPartition!;
   assert.equal(part.partitions.train.images + part.partitions.val.images + part.partitions.test.images, zipImages.length);

@@ -19,6 +19,9 @@ import { fetchDataset } from '../../../lib/data/fetch-dataset';
 import { shardDataset } from '../../../lib/data/shard-dataset';
 import { generatePairs } from '../../../lib/data/generate-pairs';
 import type { RawManifest } from '../../../lib/data/raw-manifest';
+import type { DatasetManifest } from '../../../lib/data/dataset-manifest';
+import { readShardIndex } from '../../../lib/data/shard-format';
+import { ShardImageSource } from '../../../lib/train/data-loader';
 import { checkDatasetConsistency, copySubset, SHARED } from './helpers';
 
 const IDENTITIES = 150;
@@ -70,8 +73,8 @@ test('lfw subset: fetch, shard and pairs are complete and consistent; bad files 
   const sharded = await shardDataset(store, { datasetId: 'lfw', imageSize: 64, shardSize: 100, maxBadFraction: 0.01 }, ctx());
   assert.equal(sharded.skippedImages, 3);
   assert.equal(sharded.images, fetched.images - 3);
-  const pairs = await generatePairs(store, { datasetId: 'lfw', pairsPerSplit: { train: 400, val: 60, test: 60 }, seed: 5 }, ctx());
-  const { manifest, identitySplit, pairCounts } = await checkDatasetConsistency(store, 'lfw');
+  const pairs = await generatePairs(store, { datasetId: 'lfw', manifestKey: sharded.manifestKey, pairsPerSplit: { train: 400, val: 60, test: 60 }, seed: 5 }, ctx());
+  const { manifest, identitySplit, pairCounts } = await checkDatasetConsistency(store, sharded, pairs);
   assert.equal(identitySplit.size, IDENTITIES);
   assert.deepEqual(pairCounts.train, { same: 200, different: 200 });
   assert.deepEqual(pairs.counts.train, pairCounts.train);
@@ -87,7 +90,7 @@ test('lfw subset: fetch, shard and pairs are complete and consistent; bad files 
   const before = (await store.head(manifest.shards[0].key))?.lastModified?.getTime();
   assert.equal((await fetchDataset(store, { source: { kind: 'folder', location: folder }, datasetId: 'lfw' }, ctx())).uploaded, 0);
   assert.equal((await shardDataset(store, { datasetId: 'lfw', imageSize: 64, shardSize: 100, maxBadFraction: 0.01 }, ctx())).shardsWritten, 0);
-  assert.equal((await generatePairs(store, { datasetId: 'lfw', pairsPerSplit: { train: 400, val: 60, test: 60 }, seed: 5 }, ctx())).written, false);
+  assert.equal((await generatePairs(store, { datasetId: 'lfw', manifestKey: sharded.manifestKey, pairsPerSplit: { train: 400, val: 60, test: 60 }, seed: 5 }, ctx())).written, false);
   assert.equal((await store.head(manifest.shards[0].key))?.lastModified?.getTime(), before);
 });
 
@@ -136,12 +139,13 @@ test('a shard run killed mid-way completes on retry without duplicates or gaps',
   child.kill('SIGKILL');
   await exited;
   assert.ok(indexes >= 3, 'the killed run wrote some shards');
-  assert.equal(await store.exists('datasets/lfw-kill/manifest.json'), false, 'the killed run did not finish');
+  const manifests = (await store.listAll('datasets/lfw-kill/shards/')).filter((o) => o.key.endsWith('/manifest.json'));
+  assert.deepEqual(manifests, [], 'the killed run did not finish');
 
   const resumed = await shardDataset(store, input, ctx());
   assert.ok(resumed.shardsWritten < resumed.shards, `retry rewrote ${resumed.shardsWritten} of ${resumed.shards} shards`);
-  await generatePairs(store, { datasetId: 'lfw-kill', pairsPerSplit: 50 }, ctx());
-  const { imageSplit } = await checkDatasetConsistency(store, 'lfw-kill');
+  const pairs = await generatePairs(store, { datasetId: 'lfw-kill', manifestKey: resumed.manifestKey, pairsPerSplit: 50 }, ctx());
+  const { imageSplit } = await checkDatasetConsistency(store, resumed, pairs);
   assert.equal(imageSplit.size, resumed.images);
   assert.equal(resumed.images + resumed.skippedImages, (await store.getJson<RawManifest>('datasets/lfw-kill/raw/_manifest.json')).images.length);
 });
@@ -178,4 +182,50 @@ test('an s3:// prefix is a folder source too', async () => {
     (await stack.store.getJson<RawManifest>(r.manifestKey)).images.map((i) => i.id),
     original.images.map((i) => i.id),
   );
+});
+
+test('another preprocessing or pairs config gets its own shard and pair sets; the first stays byte-identical', async () => {
+  const store = stack.store;
+  const input64 = { datasetId: 'lfw', imageSize: 64, shardSize: 100, maxBadFraction: 0.01 };
+  const first = await shardDataset(store, input64, ctx());
+  const firstPairs = await generatePairs(store, { datasetId: 'lfw', manifestKey: first.manifestKey, pairsPerSplit: { train: 400, val: 60, test: 60 }, seed: 5 }, ctx());
+  const manifest64 = await store.getJson<DatasetManifest>(first.manifestKey);
+  const before = new Map((await store.listAll('datasets/lfw/')).map((o) => [o.key, o.etag]));
+
+  const other = await shardDataset(store, { ...input64, imageSize: 32, shardSize: 60 }, ctx());
+  const otherPairs = await generatePairs(store, { datasetId: 'lfw', manifestKey: other.manifestKey, pairsPerSplit: { train: 100, val: 20, test: 20 }, seed: 5 }, ctx());
+  assert.notEqual(other.manifestKey, first.manifestKey);
+  assert.ok(other.shardsWritten > 0);
+  assert.notDeepEqual(Object.values(otherPairs.pairsKeys), Object.values(firstPairs.pairsKeys));
+  // Same shards, other pairs config: only the pairs are new.
+  const morePairs = await generatePairs(store, { datasetId: 'lfw', manifestKey: first.manifestKey, pairsPerSplit: 30, seed: 5 }, ctx());
+  assert.equal(morePairs.written, true);
+  assert.notEqual(morePairs.pairsKeys.train, firstPairs.pairsKeys.train);
+
+  const after = new Map((await store.listAll('datasets/lfw/')).map((o) => [o.key, o.etag]));
+  for (const [key, etag] of before) assert.equal(after.get(key), etag, `${key} is unchanged`);
+  const manifest32 = await store.getJson<DatasetManifest>(other.manifestKey);
+  assert.equal(manifest32.config.imageSize, 32);
+  assert.ok(manifest32.shards.every((s) => s.key.startsWith(`datasets/lfw/shards/${manifest32.configHash}/`) && s.etag));
+  const { pairCounts } = await checkDatasetConsistency(store, other, otherPairs);
+  assert.deepEqual(pairCounts.train, { same: 50, different: 50 });
+  await checkDatasetConsistency(store, first, firstPairs);
+
+  // A shard changed in place after its manifest was written is never read as if it were the recorded one.
+  const listing = manifest64.shards.find((s) => s.split === 'train')!;
+  const source = await ShardImageSource.open(store, first.manifestKey, { imageSize: 64, decodedCacheImages: 0, shardCacheBytes: 0 });
+  assert.equal(source.stats.mode, 'ranged');
+  const someImage = (await readShardIndex(store, listing.index)).entries[0].imageId;
+  assert.equal((await source.rgb(someImage)).length, 64 * 64 * 3);
+  const original = await store.getBuffer(listing.key);
+  try {
+    await store.putObject(listing.key, Buffer.concat([original, Buffer.alloc(512)]));
+    const fresh = await ShardImageSource.open(store, first.manifestKey, { imageSize: 64, decodedCacheImages: 0, shardCacheBytes: 0 });
+    await assert.rejects(
+      fresh.rgb(someImage),
+      (e: unknown) => e instanceof SiamfaceError && e.code === 'checksum_mismatch' && e.message.includes(listing.key) && /changed since the dataset manifest/.test(e.message),
+    );
+  } finally {
+    await store.putObject(listing.key, original, { metadata: { sha256: listing.sha256, 'config-hash': manifest64.configHash }, contentType: 'application/x-tar' });
+  }
 });

@@ -77,7 +77,7 @@ test('siamface evaluate --json: the pipeline protocol on any labelled pairs, mis
   const { file, rows } = writePairs('pairs.csv', { missingRow: true });
   const run = await cli('--model', `tiny-eval:${version}`, '--pairs', file, '--json', '--chunk-size', '8');
   assert.equal(run.status, 0, run.stderr + run.stdout);
-  const summary = JSON.parse(run.stdout.trim().split('\n').at(-1)!) as EvaluationSummary;
+  const summary = JSON.parse(run.stdout) as EvaluationSummary;
   assert.deepEqual(summary.model, { name: 'tiny-eval', version });
   assert.equal(summary.rows, rows);
   assert.equal(summary.scored, rows - 1);
@@ -97,7 +97,7 @@ test('siamface evaluate --json: the pipeline protocol on any labelled pairs, mis
   // The same file again: the same evaluation, resumed (already complete), not a second one.
   const again = await cli('--model', `tiny-eval:${version}`, '--pairs', file, '--json', '--chunk-size', '8');
   assert.equal(again.status, 0, again.stderr);
-  assert.equal((JSON.parse(again.stdout.trim().split('\n').at(-1)!) as EvaluationSummary).evalId, summary.evalId);
+  assert.equal((JSON.parse(again.stdout) as EvaluationSummary).evalId, summary.evalId);
 });
 
 test('pairs without labels, or of one class only, are refused with the reason and nothing is written', { timeout: 300_000 }, async () => {

@@ -39,6 +39,13 @@ const embedderFor: EmbedderFactory = async () => {
   };
 };
 
+/** What the shard and pairs stages would hand the evaluate stage. */
+const DS1 = {
+  datasetId: 'ds1',
+  manifestKey: 'datasets/ds1/shards/0123456789abcdef/manifest.json',
+  pairsKeys: { val: 'datasets/ds1/pairs/fedcba9876543210/val.csv', test: 'datasets/ds1/pairs/fedcba9876543210/test.csv' },
+};
+
 function pairsCsv(prefix: string, people: number): string {
   const rows = ['a,b,label'];
   for (let p = 0; p < people; p++) {
@@ -50,9 +57,9 @@ function pairsCsv(prefix: string, people: number): string {
 
 test('evaluateRun and promoteRun activities: report in the bucket, skip when done, publish and promote once', async () => {
   const { store } = stack;
-  await store.putObject('datasets/ds1/pairs/val.csv', pairsCsv('val', 40));
-  await store.putObject('datasets/ds1/pairs/test.csv', pairsCsv('test', 60));
-  await store.putJson('datasets/ds1/manifest.json', { datasetId: 'ds1' });
+  await store.putObject(DS1.pairsKeys.val, pairsCsv('val', 40));
+  await store.putObject(DS1.pairsKeys.test, pairsCsv('test', 60));
+  await store.putJson(DS1.manifestKey, { datasetId: 'ds1' });
   await store.putJson('runs/r1/model/model.json', { format: 'layers-model', userDefinedMetadata: { backend: 'wasm', model: { inputSize: 64, embeddingDim: 16 } } });
   await store.putObject('runs/r1/model/weights.bin', Buffer.alloc(1024, 7));
 
@@ -60,7 +67,7 @@ test('evaluateRun and promoteRun activities: report in the bucket, skip when don
   const heartbeats: unknown[] = [];
   env.on('heartbeat', (d: unknown) => heartbeats.push(d));
   const { evaluateRun } = evaluateActivities({ store, embedderFor });
-  const first = (await env.run(evaluateRun, { runId: 'r1', datasetId: 'ds1', batchSize: 16 })) as EvaluateRunResult;
+  const first = (await env.run(evaluateRun, { runId: 'r1', ...DS1, batchSize: 16 })) as EvaluateRunResult;
   assert.equal(first.skipped, false);
   assert.equal(factoryCalls, 1);
   assert.ok(first.headline.rocAuc > 0.9, `AUC ${first.headline.rocAuc}`);
@@ -71,13 +78,19 @@ test('evaluateRun and promoteRun activities: report in the bucket, skip when don
   assert.equal(report.pairs.test.identities, 60);
   assert.match(report.lineage.datasetManifestChecksum ?? '', /^[0-9a-f]{64}$/);
 
-  const again = (await new MockActivityEnvironment().run(evaluateRun, { runId: 'r1', datasetId: 'ds1' })) as EvaluateRunResult;
+  const again = (await new MockActivityEnvironment().run(evaluateRun, { runId: 'r1', ...DS1 })) as EvaluateRunResult;
   assert.equal(again.skipped, true);
   assert.equal(factoryCalls, 1, 'a finished evaluation does not load the model again');
   assert.deepEqual(again.headline, first.headline);
 
   const { promoteRun } = promoteActivities({ store });
-  const promoted = (await new MockActivityEnvironment().run(promoteRun, { runId: 'r1', modelName: 'stage-model', trainingConfig: { preprocessing: { imageSize: 64, crop: 'centre' } } })) as PromoteRunResult;
+  const promoteEnv = new MockActivityEnvironment();
+  const promoteBeats: { stage?: string; step?: string }[] = [];
+  promoteEnv.on('heartbeat', (d: { stage?: string; step?: string }) => promoteBeats.push(d));
+  const promoted = (await promoteEnv.run(promoteRun, { runId: 'r1', modelName: 'stage-model', trainingConfig: { preprocessing: { imageSize: 64, crop: 'centre' } } })) as PromoteRunResult;
+  // It heartbeats from its start and again after publishing, so a heartbeat timeout guards it (throttled: not every step shows).
+  assert.deepEqual(promoteBeats[0], { stage: 'promote', step: 'register', runId: 'r1' });
+  assert.ok(promoteBeats.slice(1).some((b) => b.stage === 'promote' && /^onnx/.test(b.step ?? '')), `later heartbeats: ${JSON.stringify(promoteBeats.slice(1))}`);
   assert.equal(promoted.outcome, 'promoted');
   assert.equal(promoted.version, 1);
   assert.equal(promoted.versionKey, 'models/stage-model/versions/1/');
@@ -101,7 +114,7 @@ test('activity failures: a bad rule is non-retryable, a missing embedder says wh
   );
   const { evaluateRun } = evaluateActivities({ store: stack.store });
   await assert.rejects(
-    new MockActivityEnvironment().run(evaluateRun, { runId: 'r2', datasetId: 'ds1' }),
+    new MockActivityEnvironment().run(evaluateRun, { runId: 'r2', ...DS1 }),
     (e: unknown) => e instanceof ApplicationFailure && e.nonRetryable === true && /embedderFor/.test(e.message),
   );
 });

@@ -74,9 +74,9 @@ export async function writeTinyLfwDataset(store: ObjectStore, o: TinyDatasetOpti
     }
     total += images.length;
     for (let n = 0; n * o.shardSize < images.length; n++) {
-      const key = shardKey(o.datasetId, split, n);
+      const key = shardKey(o.datasetId, `tiny-${o.imageSize}`, split, n);
       const index = await writeShard(store, key, images.slice(n * o.shardSize, (n + 1) * o.shardSize), { configHash: 'test' });
-      listings.push({ split, key, index: shardIndexKey(key), count: index.count, bytes: index.bytes, sha256: index.sha256 });
+      listings.push({ split, key, index: shardIndexKey(key), count: index.count, bytes: index.bytes, sha256: index.sha256, etag: index.etag });
     }
     const { pairs } = makePairs(byIdentity, split === 'train' ? o.trainPairs : o.valPairs, `tiny-${split}`);
     await store.putObject(pairsKeys[split], ['a,b,label', ...pairs.map((p) => `${p.a},${p.b},${p.label}`)].join('\n') + '\n', { contentType: 'text/csv' });
@@ -101,7 +101,7 @@ export async function writeTinyLfwDataset(store: ObjectStore, o: TinyDatasetOpti
     quality: { checked: total, bad: 0, badFraction: 0, maxBadFraction: 0, skipped: [], fetchSkipped: [] },
     createdAt: new Date().toISOString(),
   };
-  const manifestKey = datasetManifestKey(o.datasetId);
+  const manifestKey = datasetManifestKey(o.datasetId, manifest.configHash);
   await store.putJson(manifestKey, manifest);
   return { datasetId: o.datasetId, manifestKey, pairsKeys, images: total };
 }

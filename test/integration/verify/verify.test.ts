@@ -216,23 +216,96 @@ test('a photo with two faces: the largest one is used (documented default) and t
 
 const stackEnv = (extra: Record<string, string> = {}) => cliEnv(stack, extra);
 
-test('siamface verify: JSON result and exit codes 0 (same), 1 (different), 2 (error)', () => {
+const siamface = (...args: string[]) => spawnSync(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), ...args], { env: stackEnv(), encoding: 'utf8', timeout: 120_000 });
+
+test('siamface verify: exit 0 (same), 1 (different), 2 (error); the result on stdout, logs and errors on stderr', () => {
   const lfw = sharedSet('lfw-train');
   const a = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
   const b = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0004.jpg');
-  const cli = (...args: string[]) => spawnSync(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), 'verify', ...args], { env: stackEnv(), encoding: 'utf8', timeout: 120_000 });
+  const cli = (...args: string[]) => siamface('verify', ...args);
   const same = cli(a, a, '--model', 'tiny', '--json');
   assert.equal(same.status, 0, same.stderr + same.stdout);
-  const json = JSON.parse(same.stdout.trim().split('\n').at(-1)!);
+  const json = JSON.parse(same.stdout) as VerifyResult; // all of stdout is the one JSON document
   assert.equal(json.verified, true);
   assert.ok(json.distance < 1e-3);
   const different = cli(a, b, '--model', `tiny:${model.version}`, '--threshold', '0');
   assert.equal(different.status, 1, different.stderr + different.stdout);
-  assert.match(different.stdout, /DIFFERENT people: distance/);
+  assert.match(different.stdout, /^DIFFERENT people: distance \S+ > threshold 0\.0000, .*\n$/, 'human mode: the verdict line only');
+  assert.doesNotMatch(different.stderr, /DIFFERENT/);
   const missing = cli(a, path.join(tmp, 'nope.jpg'), '--model', 'tiny');
   assert.equal(missing.status, 2);
-  assert.equal(JSON.parse(missing.stdout.split('\n')[0]).error.code, 'not_found');
+  assert.equal(missing.stdout, '', 'an error is not data');
+  assert.match(missing.stderr, /error \(not_found\)/);
+  const missingJson = cli(a, path.join(tmp, 'nope.jpg'), '--model', 'tiny', '--json');
+  assert.equal(missingJson.status, 2);
+  assert.equal(JSON.parse(missingJson.stdout).error.code, 'not_found');
 });
+
+test('siamface usage errors exit 2 naming the problem; --version exits 0', () => {
+  const lfw = sharedSet('lfw-train');
+  const a = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
+  const cases: [string[], RegExp][] = [
+    [['verify', a], /missing required argument 'b'/],
+    [['verify', a, a, '--threshold', 'near'], /'--threshold <distance>' argument 'near' is invalid/],
+    [['verify', a, a, '--bogus'], /unknown option '--bogus'/],
+    [['batch-verify', 'pairs.csv', '--chunk-size', '0'], /'--chunk-size <n>' argument '0' is invalid\. must be a positive integer/],
+    [['batch-verify', 'pairs.csv', '--concurrency', '2.5'], /'--concurrency <n>' argument '2\.5' is invalid/],
+    [['models', 'promote', 'tiny', '1', '--margin', 'x'], /'--margin <number>' argument 'x' is invalid/],
+    [['no-such-command'], /unknown command 'no-such-command'/],
+  ];
+  for (const [args, message] of cases) {
+    const r = siamface(...args);
+    assert.equal(r.status, 2, `${args.join(' ')}: exit ${r.status}, ${r.stderr}`);
+    assert.match(r.stderr, message, args.join(' '));
+    assert.equal(r.stdout, '', `${args.join(' ')}: nothing on stdout`);
+  }
+  const version = siamface('--version');
+  assert.equal(version.status, 0);
+  assert.equal(version.stdout.trim(), (JSON.parse(fs.readFileSync(path.join(DIST, '..', 'package.json'), 'utf8')) as { version: string }).version);
+});
+
+test('siamface verify with no --model: the only production model, or an error that lists the models', async () => {
+  const lfw = sharedSet('lfw-train');
+  const a = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
+  // 'alias-only' (the TTL test's) and 'tiny' both have a production version: no model can be chosen.
+  const ambiguous = siamface('verify', a, a);
+  assert.equal(ambiguous.status, 2);
+  assert.match(ambiguous.stderr, /several models do \(alias-only, tiny\): name one \(--model, SIAMFACE_MODEL_NAME\)/);
+  await stack.store.delete(productionKey('alias-only'));
+  const chosen = siamface('verify', a, a, '--json');
+  assert.equal(chosen.status, 0, chosen.stderr);
+  assert.equal((JSON.parse(chosen.stdout) as VerifyResult).model.name, 'tiny');
+});
+
+test('siamface doctor: every check passes on a working stack; a failing one says what to do and exits 1', async () => {
+  const env = stackEnv({ SIAMFACE_CPU_TASK_QUEUE: queues.cpu, SIAMFACE_GPU_TASK_QUEUE: queues.gpu });
+  // Not spawnSync: this process runs the workers the doctor's workflow needs.
+  const run = (extra: Record<string, string> = {}) => runChild([path.join(DIST, 'cli', 'siamface.js'), 'doctor', '--json', '--timeout', '60'], { ...env, ...extra });
+  const good = await run();
+  assert.equal(good.status, 0, `stdout: ${good.stdout}\nstderr: ${good.stderr}`);
+  const report = JSON.parse(good.stdout) as { ok: boolean; checks: { check: string; ok: boolean; detail: string; fix?: string }[] };
+  assert.deepEqual(report.checks.map((c) => c.check), ['s3', 'temporal', 'cpu-worker', 'gpu-worker', 'workflow', 'backend', 'model']);
+  assert.ok(report.ok && report.checks.every((c) => c.ok), JSON.stringify(report.checks));
+  assert.match(report.checks.find((c) => c.check === 'model')!.detail, /uses tiny v\d+ by default/);
+
+  const noWorkers = await run({ SIAMFACE_CPU_TASK_QUEUE: 'nobody-polls-this', SIAMFACE_GPU_TASK_QUEUE: 'nor-this' });
+  assert.equal(noWorkers.status, 1);
+  const failed = (JSON.parse(noWorkers.stdout) as typeof report).checks.filter((c) => !c.ok);
+  assert.deepEqual(failed.map((c) => c.check), ['cpu-worker', 'gpu-worker']);
+  assert.ok(failed.every((c) => /workers start/.test(c.fix ?? '')), JSON.stringify(failed));
+});
+
+/** A node child process, awaited without blocking this process (its in-process workers keep running). */
+function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('exit', (status) => resolve({ status, stdout, stderr }));
+  });
+}
 
 test('siamface batch-verify uploads a local file, shows progress until done, and copies the results to --out', async () => {
   const lfw = sharedSet('lfw-train');
@@ -244,17 +317,11 @@ test('siamface batch-verify uploads a local file, shows progress until done, and
   const jobId = `cli-${Date.now()}`;
   const out = `s3://${stack.s3.bucket}/exports/${jobId}/`;
   const args = [path.join(DIST, 'cli', 'siamface.js'), 'batch-verify', path.join(dir, 'pairs.csv'), '--model', 'tiny', '--chunk-size', '8', '--job-id', jobId, '--queue', queues.cpu, '--out', out];
-  const run = await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, args, { env: stackEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (status) => resolve({ status, stdout, stderr }));
-  });
+  const run = await runChild(args, stackEnv());
   assert.equal(run.status, 0, run.stderr + run.stdout);
-  assert.match(run.stdout, new RegExp(`uploaded .*pairs.csv to s3://${stack.s3.bucket}/jobs/${jobId}/input.csv`));
-  assert.match(run.stdout, /done: 30 pairs/);
+  assert.match(run.stderr, new RegExp(`uploaded .*pairs.csv to s3://${stack.s3.bucket}/jobs/${jobId}/input.csv`), 'logs on stderr');
+  assert.match(run.stderr, /^\[[#.]+\] /m, 'progress on stderr');
+  assert.match(run.stdout, /^done: 30 pairs .*\nresults: s3:\/\/.*\n$/, 'stdout: the outcome only');
   const rows = parseResultLines((await stack.store.getBuffer(`exports/${jobId}/results.jsonl`)).toString());
   assert.equal(rows.length, 30);
   assert.ok(rows.every((r) => !('error' in r)), 'relative paths resolved against the CSV folder');

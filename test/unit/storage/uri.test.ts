@@ -43,3 +43,27 @@ test('HTTP and S3 errors are classified as permanent or transient and name the o
   assert.equal(net.code, 'transient');
   assert.equal(net.permanent, false);
 });
+
+test('S3 conditional-write errors: 412 stays precondition_failed for the callers that re-read, 409 and expired tokens retry', () => {
+  const s3err = (name: string, status: number) => Object.assign(new Error(`${name} from S3`), { name, $metadata: { httpStatusCode: status } });
+  const lost = classify(s3err('PreconditionFailed', 412), 'b', 'models/m/production.json');
+  assert.equal(lost.code, 'precondition_failed');
+  assert.equal(lost.permanent, true, 'a lost race is final for that write: the caller re-reads and decides');
+  assert.match(lost.message, /s3:\/\/b\/models\/m\/production\.json/);
+  for (const e of [s3err('ConditionalRequestConflict', 409), s3err('', 409), s3err('OperationAborted', 409)]) {
+    const c = classify(e, 'b', 'runs/r/run.json');
+    assert.equal(c.code, 'transient', `${e.name || 409}`);
+    assert.equal(c.permanent, false);
+    assert.match(c.message, /s3:\/\/b\/runs\/r\/run\.json/);
+    assert.match(c.message, /concurrent write/);
+  }
+  for (const status of [400, 403]) {
+    const expired = classify(s3err('ExpiredToken', status), 'b', 'k');
+    assert.equal(expired.code, 'transient', `ExpiredToken (${status})`);
+    assert.equal(expired.permanent, false);
+    assert.match(expired.message, /expired \(ExpiredToken\)/);
+  }
+  // Other refusals stay permanent.
+  assert.equal(classify(s3err('AccessDenied', 403), 'b', 'k').code, 'bad_credentials');
+  assert.equal(classify(s3err('InvalidToken', 400), 'b', 'k').permanent, true);
+});
