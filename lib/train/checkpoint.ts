@@ -8,7 +8,7 @@
  *                     each .bin its manifest (specs), size and sha256
  *
  * A checkpoint without meta.json, or whose files do not match the sizes and hashes in it, was cut
- * short and is never used. After a new checkpoint is complete, all but the newest `keep` are deleted.
+ * short (or torn by two writers) and is never used: a resume takes the next-older complete one. After a new checkpoint is complete, all but the newest `keep` are deleted.
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
@@ -206,11 +206,28 @@ function filesMatch(c: Listed, meta: CheckpointMeta): boolean {
   return meta.step === c.step;
 }
 
-/** The newest checkpoint of the run whose meta.json exists and whose files match it; null when none. */
-export async function latestCompleteCheckpoint(store: ObjectStore, runId: string, opts: { configHash?: string } = {}): Promise<CheckpointRef | null> {
+/**
+ * A checkpoint's meta.json; null only when it is really gone (pruned since the listing) or is not
+ * JSON. Any other failure (a transient S3 error) propagates: "could not read" is not "none", and
+ * taking it for none would resume from an older checkpoint or from scratch.
+ */
+async function readCheckpointMeta(store: ObjectStore, prefix: string): Promise<{ value: CheckpointMeta } | null> {
+  try {
+    return await store.getJsonIfExists<CheckpointMeta>(prefix + CHECKPOINT_META);
+  } catch (err) {
+    if (err instanceof SiamfaceError && err.code === 'bad_input') return null;
+    throw err;
+  }
+}
+
+/**
+ * The run's checkpoints whose meta.json exists and whose files match it, newest first. A complete
+ * checkpoint of another config hash is an error: the run id is being reused for something else.
+ */
+async function* completeCheckpoints(store: ObjectStore, runId: string, opts: { configHash?: string }): AsyncGenerator<CheckpointRef> {
   for (const c of await listCheckpoints(store, runId)) {
     if (!c.files.has(CHECKPOINT_META)) continue;
-    const meta = await store.getJsonIfExists<CheckpointMeta>(c.prefix + CHECKPOINT_META).catch(() => null);
+    const meta = await readCheckpointMeta(store, c.prefix);
     if (!meta || meta.value.version !== 1 || !filesMatch(c, meta.value)) continue;
     if (opts.configHash && meta.value.configHash !== opts.configHash) {
       throw new SiamfaceError(
@@ -218,9 +235,51 @@ export async function latestCompleteCheckpoint(store: ObjectStore, runId: string
         `run ${runId} already has checkpoints from another config or dataset (config hash ${meta.value.configHash}, this run ${opts.configHash}): use a new run id`,
       );
     }
-    return { prefix: c.prefix, meta: meta.value };
+    yield { prefix: c.prefix, meta: meta.value };
+  }
+}
+
+/** The newest checkpoint of the run whose meta.json exists and whose files match it; null when none. */
+export async function latestCompleteCheckpoint(store: ObjectStore, runId: string, opts: { configHash?: string } = {}): Promise<CheckpointRef | null> {
+  for await (const ref of completeCheckpoints(store, runId, opts)) return ref;
+  return null;
+}
+
+/** A checkpoint whose blobs were downloaded and passed their sha256 check; restoring takes them from here. */
+export interface VerifiedCheckpoint extends CheckpointRef {
+  /** Verified blob bodies by key, each removed once restored (an optimizer state can be large). */
+  blobs: Map<string, Buffer>;
+}
+
+/**
+ * The newest checkpoint whose files pass their size and sha256 checks. A newer one that fails them
+ * (torn: e.g. its files and meta.json come from two writers) is skipped and reported to `onSkip`,
+ * so a resume falls back to the next-older complete one instead of failing on every attempt.
+ */
+export async function newestVerifiedCheckpoint(
+  store: ObjectStore,
+  runId: string,
+  opts: { configHash?: string; onSkip?: (ref: CheckpointRef, reason: string) => void | Promise<void> } = {},
+): Promise<VerifiedCheckpoint | null> {
+  for await (const ref of completeCheckpoints(store, runId, opts)) {
+    const blobs = new Map<string, Buffer>();
+    try {
+      for (const b of [ref.meta.weights, ...(ref.meta.optimizer ? [ref.meta.optimizer] : [])]) blobs.set(b.key, await getBlob(store, b));
+    } catch (err) {
+      // not_found: pruned since the listing. Anything else (transient) propagates.
+      if (!(err instanceof SiamfaceError) || (err.code !== 'checksum_mismatch' && err.code !== 'not_found')) throw err;
+      await opts.onSkip?.(ref, err.message);
+      continue;
+    }
+    return { ...ref, blobs };
   }
   return null;
+}
+
+/** Removes a checkpoint, meta.json first: one whose deletion is cut short is then no longer "complete". */
+export async function deleteCheckpoint(store: ObjectStore, prefix: string): Promise<void> {
+  await store.delete(prefix + CHECKPOINT_META);
+  await store.deletePrefix(prefix);
 }
 
 /** Deletes all but the newest `keep` complete checkpoints, and unfinished ones older than the newest complete one. */
@@ -230,12 +289,18 @@ export async function pruneCheckpoints(store: ObjectStore, runId: string, keep: 
   if (!complete.length) return [];
   const newest = complete[0].step;
   const doomed = [...complete.slice(keep), ...all.filter((c) => !c.files.has(CHECKPOINT_META) && c.step < newest)];
-  for (const c of doomed) {
-    // meta.json first: a checkpoint whose deletion is cut short is then no longer "complete".
-    await store.delete(c.prefix + CHECKPOINT_META);
-    await store.deletePrefix(c.prefix);
-  }
+  for (const c of doomed) await deleteCheckpoint(store, c.prefix);
   return doomed.map((c) => c.prefix);
+}
+
+/** A blob of `ref`: already verified when `ref` is a VerifiedCheckpoint, else downloaded and checked now. */
+async function blobOf(store: ObjectStore, ref: CheckpointRef | VerifiedCheckpoint, blob: BlobRef): Promise<Buffer> {
+  if ('blobs' in ref) {
+    const verified = ref.blobs.get(blob.key);
+    ref.blobs.delete(blob.key);
+    if (verified) return verified;
+  }
+  return getBlob(store, blob);
 }
 
 async function getBlob(store: ObjectStore, ref: BlobRef): Promise<Buffer> {
@@ -247,21 +312,21 @@ async function getBlob(store: ObjectStore, ref: BlobRef): Promise<Buffer> {
 }
 
 /** Sets the model's weights from a checkpoint (sha256-checked). */
-export async function restoreCheckpointWeights(store: ObjectStore, ref: CheckpointRef, model: tf.LayersModel): Promise<void> {
-  restoreWeights(model, ref.meta.weights.specs, await getBlob(store, ref.meta.weights));
+export async function restoreCheckpointWeights(store: ObjectStore, ref: CheckpointRef | VerifiedCheckpoint, model: tf.LayersModel): Promise<void> {
+  restoreWeights(model, ref.meta.weights.specs, await blobOf(store, ref, ref.meta.weights));
 }
 
 /**
  * Restores the optimizer state of a checkpoint into a fresh Adam optimizer. `variables` are the
  * names (originalName) of the variables it will train, in order: Adam's state is positional.
  */
-export async function restoreCheckpointOptimizer(store: ObjectStore, ref: CheckpointRef, optimizer: tf.AdamOptimizer, variables: string[]): Promise<boolean> {
+export async function restoreCheckpointOptimizer(store: ObjectStore, ref: CheckpointRef | VerifiedCheckpoint, optimizer: tf.AdamOptimizer, variables: string[]): Promise<boolean> {
   const o = ref.meta.optimizer;
   if (!o) return false;
   if (o.variables.length !== variables.length || o.variables.some((v, i) => v !== variables[i])) {
     throw new SiamfaceError('bad_input', `${ref.prefix}: optimizer state is for ${o.variables.length} variables that differ from the ${variables.length} being trained (architecture changed?)`);
   }
-  const tensors = deserializeTensors(o.specs, await getBlob(store, o));
+  const tensors = deserializeTensors(o.specs, await blobOf(store, ref, o));
   try {
     await restoreAdamState(optimizer, tensors);
   } finally {

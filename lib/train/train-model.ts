@@ -28,7 +28,7 @@ import { saveModelToStore } from '../model/io';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
 import { PairBatchLoader, ShardImageSource, batchTensors, parsePairsCsv, type DataCursor, type LabelledPair, type PairBatch } from './data-loader';
-import { latestCompleteCheckpoint, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, type BestSoFar, type CheckpointRef } from './checkpoint';
+import { deleteCheckpoint, newestVerifiedCheckpoint, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, type BestSoFar, type VerifiedCheckpoint } from './checkpoint';
 import { readBest, restoreBestWeights, saveBestWeights } from './best-weights';
 import { planSteps, positionOf, type StepPlan } from './schedule';
 import { modelPrefix, runJsonKey, stopRequestKey, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
@@ -201,7 +201,15 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   const { tower: model, training: trainingModel } = buildTrainingModels(modelConfig, cfg, identities.length);
   if (backend.backend === 'tensorflow') useNativeBatchNormTraining(model);
   try {
-    const ckpt: CheckpointRef | null = await latestCompleteCheckpoint(store, runId, { configHash });
+    const ckpt: VerifiedCheckpoint | null = await newestVerifiedCheckpoint(store, runId, {
+      configHash,
+      // Torn (its files do not match its meta.json): fall back to the next-older one, and remove it so
+      // that a later save of the same step writes a whole one instead of keeping it.
+      onSkip: async (torn, reason) => {
+        ctx.log('skipping a checkpoint that fails its checks; resuming from an older one', { checkpoint: store.uri(torn.prefix), step: torn.meta.step, reason });
+        await deleteCheckpoint(store, torn.prefix);
+      },
+    });
     let startStep = 0;
     let best: BestSoFar | null = null;
     let initialWeights: InitialWeights = { kind: cfg.weights.kind, source: null };

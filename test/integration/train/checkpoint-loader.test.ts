@@ -9,7 +9,10 @@ import * as tf from '@tensorflow/tfjs';
 import { useStack, type TestStack } from '../../support/stack';
 import { buildEmbeddingTower, selectBackend, serializeWeights, serializeTensors } from '../../../lib/model';
 import { IMAGENET_NORMALIZATION } from '../../../lib/model/preprocess';
-import { adamState, latestCompleteCheckpoint, pruneCheckpoints, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, CHECKPOINT_META, CHECKPOINT_WEIGHTS } from '../../../lib/train/checkpoint';
+import { SiamfaceError } from '../../../lib/errors';
+import type { S3Config } from '../../../lib/config';
+import { ObjectStore } from '../../../lib/storage';
+import { adamState, latestCompleteCheckpoint, newestVerifiedCheckpoint, pruneCheckpoints, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, CHECKPOINT_META, CHECKPOINT_WEIGHTS } from '../../../lib/train/checkpoint';
 import { checkpointPrefix, checkpointsPrefix } from '../../../lib/train/run-layout';
 import { PairBatchLoader, ShardImageSource, loadPairs } from '../../../lib/train/data-loader';
 import { contrastiveObjective, trainStep, trainableVariables } from '../../../lib/train/siamese-step';
@@ -87,6 +90,35 @@ test('half-written and corrupt checkpoints are ignored; pruning keeps the newest
   // 4 and 5 pruned; 9 is unfinished but newer than the newest complete one, so it may be a write in progress.
   assert.deepEqual(left, ['ckpt-00000006', 'ckpt-00000007', 'ckpt-00000009']);
   assert.deepEqual(await pruneCheckpoints(stack.store, runId, 2), []);
+  opt.dispose();
+  model.dispose();
+});
+
+/** The real store, except that meta.json reads go to an S3 endpoint where nothing listens (a network failure). */
+class MetaUnreachableStore extends ObjectStore {
+  private readonly unreachable: ObjectStore;
+  constructor(config: S3Config) {
+    super(config);
+    this.unreachable = new ObjectStore({ ...config, endpoint: 'http://127.0.0.1:9' });
+  }
+  override getJsonIfExists<T>(key: string) {
+    return key.endsWith(CHECKPOINT_META) ? this.unreachable.getJsonIfExists<T>(key) : super.getJsonIfExists<T>(key);
+  }
+}
+
+test('a transient S3 error while reading a checkpoint is an error, not "no checkpoint"', async () => {
+  const { model, opt, names } = await trainedModelAndOptimizer();
+  const runId = 'transient';
+  await saveCheckpoint(stack.store, { ...base, runId, step: 2, cursor: { epoch: 0, index: 2 }, model, optimizer: { optimizer: opt, phase: 2, variables: names }, keep: 3 });
+  const flaky = new MetaUnreachableStore(stack.s3);
+  await assert.rejects(latestCompleteCheckpoint(flaky, runId), (err: SiamfaceError) => {
+    assert.equal(err.code, 'transient');
+    assert.equal(err.permanent, false);
+    assert.match(err.message, /checkpoints\/ckpt-00000002\/meta\.json/);
+    return true;
+  });
+  await assert.rejects(newestVerifiedCheckpoint(flaky, runId), /ckpt-00000002\/meta\.json/);
+  assert.equal((await latestCompleteCheckpoint(stack.store, runId))?.meta.step, 2, 'readable again once S3 answers');
   opt.dispose();
   model.dispose();
 });
