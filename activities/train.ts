@@ -1,4 +1,5 @@
 /** Stage 4 on the GPU queue: training, with heartbeats, cancellation and resume from checkpoints (lib/train). */
+import { Context } from '@temporalio/activity';
 import { runStage, type ActivityDeps } from './support';
 import { trainModel, type TrainModelInput, type TrainModelResult } from '../lib/train/train-model';
 import { computeTeacherEmbeddings, type ComputeTeacherInput, type ComputeTeacherResult } from '../lib/train/teacher-embeddings';
@@ -11,7 +12,10 @@ export function trainActivities(deps: ActivityDeps) {
      * than one training step (the step itself blocks the event loop on CPU backends).
      */
     async trainModel(input: TrainModelInput): Promise<TrainModelResult> {
-      return runStage('trainModel', (ctx) => trainModel(deps.store, input, ctx));
+      const { attempt, workflowExecution, activityId } = Context.current().info;
+      // The attempt number fences the run (lib/train/lease): a stalled older attempt cannot write over a newer one.
+      const lease = { attempt, ...(workflowExecution ? { scope: `${workflowExecution.workflowId}/${workflowExecution.runId}/${activityId}` } : {}) };
+      return runStage('trainModel', (ctx) => trainModel(deps.store, input, ctx, { lease }));
     },
 
     /** A face-pretrained teacher's embeddings of the train images, stored beside the shards; resumes shard by shard. */

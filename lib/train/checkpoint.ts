@@ -108,8 +108,9 @@ export async function restoreAdamState(optimizer: tf.AdamOptimizer, state: Named
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function putBlob(store: ObjectStore, key: string, named: NamedTensor[]): Promise<BlobRef> {
+async function putBlob(store: ObjectStore, key: string, named: NamedTensor[], fence: () => Promise<void>): Promise<BlobRef> {
   const { specs, data } = await serializeTensors(named);
+  await fence();
   await store.upload(key, data, { contentType: 'application/octet-stream' });
   return { key, bytes: data.length, sha256: sha256(data), specs };
 }
@@ -131,6 +132,8 @@ export interface SaveCheckpointInput {
   /** The current phase's optimizer and phase, or null before its first step. */
   optimizer: { optimizer: tf.AdamOptimizer; phase: 1 | 2; variables: string[] } | null;
   keep: number;
+  /** Called before each write and delete (the run's lease check): throws to stop a superseded writer. */
+  fence?: () => Promise<void>;
 }
 
 /**
@@ -143,7 +146,9 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
   const existing = await store.getJsonIfExists<CheckpointMeta>(prefix + CHECKPOINT_META);
   if (existing && existing.value.configHash === input.configHash) return { prefix, meta: existing.value };
 
+  const fence = input.fence ?? (async () => undefined);
   const w = await serializeWeights(input.model);
+  await fence();
   await store.upload(prefix + CHECKPOINT_WEIGHTS, w.data, { contentType: 'application/octet-stream' });
   const weights: BlobRef = { key: prefix + CHECKPOINT_WEIGHTS, bytes: w.data.length, sha256: sha256(w.data), specs: w.specs };
   let optimizer: CheckpointMeta['optimizer'] = null;
@@ -152,7 +157,7 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
     // Before its first step an Adam optimizer holds only its iteration count: nothing worth keeping.
     if (state.length > 3) {
       const iterations = (input.optimizer.optimizer as unknown as AdamInternals).iterations;
-      optimizer = { ...(await putBlob(store, prefix + CHECKPOINT_OPTIMIZER, state)), phase: input.optimizer.phase, iterations, variables: input.optimizer.variables };
+      optimizer = { ...(await putBlob(store, prefix + CHECKPOINT_OPTIMIZER, state, fence)), phase: input.optimizer.phase, iterations, variables: input.optimizer.variables };
     }
   }
   const meta: CheckpointMeta = {
@@ -174,7 +179,9 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
     optimizer,
     createdAt: new Date().toISOString(),
   };
+  await fence();
   await store.putJson(prefix + CHECKPOINT_META, meta);
+  await fence();
   await pruneCheckpoints(store, input.runId, input.keep);
   return { prefix, meta };
 }

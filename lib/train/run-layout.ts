@@ -17,6 +17,8 @@ export const checkpointsPrefix = (runId: string) => `${runPrefix(runId)}checkpoi
 export const checkpointPrefix = (runId: string, step: number) => `${checkpointsPrefix(runId)}ckpt-${String(step).padStart(8, '0')}/`;
 export const modelPrefix = (runId: string) => `${runPrefix(runId)}model/`;
 export const bestPrefix = (runId: string) => `${runPrefix(runId)}best/`;
+/** Who may write the run: the newest training attempt (lib/train/lease). */
+export const leaseKey = (runId: string) => `${runPrefix(runId)}lease.json`;
 /** Any object here asks a run to stop early and export its best checkpoint. */
 export const stopRequestKey = (runId: string) => `${runPrefix(runId)}control/stop-requested`;
 /** The sidecar the pipeline and serving read: config, preprocessing, backend, training summary. */
