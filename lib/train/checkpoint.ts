@@ -1,14 +1,19 @@
 /**
  * Training checkpoints in S3:
  *
- *   runs/<run>/checkpoints/ckpt-<step, 8 digits>/
+ *   runs/<run>/checkpoints/ckpt-<step, 8 digits>-g<writer, 6 digits>/
  *     weights.bin     every model weight (trainable and BN statistics), lib/model serializeTensors layout
  *     optimizer.bin   Adam state: iteration count, first and second moments, and the running beta powers
  *     meta.json       written LAST: step, epoch, phase, data cursor, seed, metrics, config hash, and for
  *                     each .bin its manifest (specs), size and sha256
  *
  * A checkpoint without meta.json, or whose files do not match the sizes and hashes in it, was cut
- * short (or torn by two writers) and is never used: a resume takes the next-older complete one. After a new checkpoint is complete, all but the newest `keep` are deleted.
+ * short (or torn) and is never used: a resume takes the next-older complete one.
+ *
+ * Each trainer writes under its own names (writer = its lease generation, lib/train/lease), so two
+ * attempts never mix files in one checkpoint. After meta.json it moves `checkpoints/latest.json`
+ * to the new checkpoint by a conditional write on the ETag it last wrote: a writer whose pointer
+ * was moved by another stops (lease_lost), and a resume trusts the pointer first, the listing after. After a new checkpoint is complete, all but the newest `keep` are deleted.
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
@@ -16,7 +21,7 @@ import { SiamfaceError } from '../errors';
 import type { ObjectStore } from '../storage';
 import { deserializeTensors, restoreWeights, serializeTensors, serializeWeights, type NamedTensor } from '../model/io';
 import type { DataCursor } from './data-loader';
-import { checkpointPrefix, checkpointsPrefix } from './run-layout';
+import { checkpointPointerKey, checkpointPrefix, checkpointsPrefix } from './run-layout';
 
 export const CHECKPOINT_META = 'meta.json';
 export const CHECKPOINT_WEIGHTS = 'weights.bin';
@@ -134,6 +139,44 @@ export interface SaveCheckpointInput {
   keep: number;
   /** Called before each write and delete (the run's lease check): throws to stop a superseded writer. */
   fence?: () => Promise<void>;
+  /** This trainer's lease generation: makes the checkpoint's name attempt-unique. */
+  writer?: number;
+  /**
+   * The pointer's ETag as this trainer last saw or wrote it (null: absent), updated by each save;
+   * without it the pointer is read just before its conditional write.
+   */
+  pointer?: PointerState;
+}
+
+export interface CheckpointPointer {
+  version: 1;
+  prefix: string;
+  step: number;
+  updatedAt: string;
+}
+
+export interface PointerState {
+  etag: string | null;
+}
+
+/** The pointer to the newest complete checkpoint, with its ETag; null when there is none yet. */
+export async function readCheckpointPointer(store: ObjectStore, runId: string): Promise<{ value: CheckpointPointer; etag: string } | null> {
+  return store.getJsonIfExists<CheckpointPointer>(checkpointPointerKey(runId));
+}
+
+async function movePointer(store: ObjectStore, runId: string, ref: CheckpointRef, state: PointerState | undefined): Promise<void> {
+  const key = checkpointPointerKey(runId);
+  const expected = state ? state.etag : ((await readCheckpointPointer(store, runId))?.etag ?? null);
+  const pointer: CheckpointPointer = { version: 1, prefix: ref.prefix, step: ref.meta.step, updatedAt: new Date().toISOString() };
+  try {
+    const { etag } = await store.putJson(key, pointer, expected ? { ifMatch: expected } : { ifNoneMatch: '*' });
+    if (state) state.etag = etag;
+  } catch (err) {
+    if (!(err instanceof SiamfaceError && err.code === 'precondition_failed')) throw err;
+    throw new SiamfaceError('lease_lost', `${store.uri(key)} was moved by another trainer since this one last wrote it: this attempt was superseded and stops (its checkpoint ${store.uri(ref.prefix)} is left unreferenced)`, {
+      cause: err,
+    });
+  }
 }
 
 /**
@@ -142,7 +185,7 @@ export interface SaveCheckpointInput {
  * in which its files and meta disagree).
  */
 export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointInput): Promise<CheckpointRef> {
-  const prefix = checkpointPrefix(input.runId, input.step);
+  const prefix = checkpointPrefix(input.runId, input.step, input.writer);
   const existing = await store.getJsonIfExists<CheckpointMeta>(prefix + CHECKPOINT_META);
   if (existing && existing.value.configHash === input.configHash) return { prefix, meta: existing.value };
 
@@ -181,6 +224,7 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
   };
   await fence();
   await store.putJson(prefix + CHECKPOINT_META, meta);
+  await movePointer(store, input.runId, { prefix, meta }, input.pointer);
   await fence();
   await pruneCheckpoints(store, input.runId, input.keep);
   return { prefix, meta };
@@ -196,14 +240,15 @@ async function listCheckpoints(store: ObjectStore, runId: string): Promise<Liste
   const base = checkpointsPrefix(runId);
   const byPrefix = new Map<string, Listed>();
   for await (const o of store.list(base)) {
-    const m = /^ckpt-(\d+)\/(.+)$/.exec(o.key.slice(base.length));
+    const m = /^(ckpt-(\d+)(?:-g\d+)?)\/(.+)$/.exec(o.key.slice(base.length));
     if (!m) continue;
-    const prefix = `${base}ckpt-${m[1]}/`;
+    const prefix = `${base}${m[1]}/`;
     let c = byPrefix.get(prefix);
-    if (!c) byPrefix.set(prefix, (c = { prefix, step: Number(m[1]), files: new Map() }));
-    c.files.set(m[2], o.size);
+    if (!c) byPrefix.set(prefix, (c = { prefix, step: Number(m[2]), files: new Map() }));
+    c.files.set(m[3], o.size);
   }
-  return [...byPrefix.values()].sort((a, b) => b.step - a.step);
+  // Newest step first; within a step, the newest writer first.
+  return [...byPrefix.values()].sort((a, b) => b.step - a.step || (a.prefix < b.prefix ? 1 : a.prefix > b.prefix ? -1 : 0));
 }
 
 /** The listing matches what meta.json promises (sizes only: hashes are checked on load). */
@@ -228,11 +273,15 @@ async function readCheckpointMeta(store: ObjectStore, prefix: string): Promise<{
 }
 
 /**
- * The run's checkpoints whose meta.json exists and whose files match it, newest first. A complete
- * checkpoint of another config hash is an error: the run id is being reused for something else.
+ * The run's checkpoints whose meta.json exists and whose files match it: the pointer's first, then
+ * the rest newest first. A complete checkpoint of another config hash is an error: the run id is
+ * being reused for something else.
  */
 async function* completeCheckpoints(store: ObjectStore, runId: string, opts: { configHash?: string }): AsyncGenerator<CheckpointRef> {
-  for (const c of await listCheckpoints(store, runId)) {
+  const pointed = (await readCheckpointPointer(store, runId))?.value.prefix;
+  const listed = await listCheckpoints(store, runId);
+  const order = [...listed.filter((c) => c.prefix === pointed), ...listed.filter((c) => c.prefix !== pointed)];
+  for (const c of order) {
     if (!c.files.has(CHECKPOINT_META)) continue;
     const meta = await readCheckpointMeta(store, c.prefix);
     if (!meta || meta.value.version !== 1 || !filesMatch(c, meta.value)) continue;
@@ -289,13 +338,17 @@ export async function deleteCheckpoint(store: ObjectStore, prefix: string): Prom
   await store.deletePrefix(prefix);
 }
 
-/** Deletes all but the newest `keep` complete checkpoints, and unfinished ones older than the newest complete one. */
+/**
+ * Deletes all but the newest `keep` complete checkpoints, and unfinished ones older than the newest
+ * complete one; never the one the pointer names.
+ */
 export async function pruneCheckpoints(store: ObjectStore, runId: string, keep: number): Promise<string[]> {
+  const pointed = (await readCheckpointPointer(store, runId))?.value.prefix;
   const all = await listCheckpoints(store, runId);
   const complete = all.filter((c) => c.files.has(CHECKPOINT_META));
   if (!complete.length) return [];
   const newest = complete[0].step;
-  const doomed = [...complete.slice(keep), ...all.filter((c) => !c.files.has(CHECKPOINT_META) && c.step < newest)];
+  const doomed = [...complete.slice(keep), ...all.filter((c) => !c.files.has(CHECKPOINT_META) && c.step < newest)].filter((c) => c.prefix !== pointed);
   for (const c of doomed) await deleteCheckpoint(store, c.prefix);
   return doomed.map((c) => c.prefix);
 }

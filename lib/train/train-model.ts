@@ -28,7 +28,17 @@ import { saveModelToStore } from '../model/io';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
 import { PairBatchLoader, ShardImageSource, batchTensors, parsePairsCsv, type DataCursor, type LabelledPair, type PairBatch } from './data-loader';
-import { deleteCheckpoint, newestVerifiedCheckpoint, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, type BestSoFar, type VerifiedCheckpoint } from './checkpoint';
+import {
+  deleteCheckpoint,
+  newestVerifiedCheckpoint,
+  readCheckpointPointer,
+  restoreCheckpointOptimizer,
+  restoreCheckpointWeights,
+  saveCheckpoint,
+  type BestSoFar,
+  type PointerState,
+  type VerifiedCheckpoint,
+} from './checkpoint';
 import { readBest, restoreBestWeights, saveBestWeights } from './best-weights';
 import { planSteps, positionOf, type StepPlan } from './schedule';
 import { RunLease, type LeaseClaim } from './lease';
@@ -165,6 +175,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   const lease = await RunLease.take(store, runId, opts.lease ?? { attempt: 1 });
   const fence = () => lease.check();
   ctx.log('run lease taken', { runId, attempt: lease.lease.attempt, generation: lease.lease.generation });
+  // Read after taking the lease: a writer that moves the pointer after this is superseded (its conditional write fails).
+  const pointer: PointerState = { etag: (await readCheckpointPointer(store, runId))?.etag ?? null };
 
   const modelConfig = modelConfigOf(cfg);
   const normalization = BACKBONES[modelConfig.backbone].normalization;
@@ -308,6 +320,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         optimizer: opt ? { optimizer: opt.optimizer, phase: opt.phase, variables: opt.names } : null,
         keep: cfg.keepCheckpoints,
         fence,
+        writer: lease.lease.generation,
+        pointer,
       });
       ctx.log('checkpoint', { why, step, key: store.uri(ref.prefix) });
     };

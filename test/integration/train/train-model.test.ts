@@ -11,7 +11,7 @@ import { loadModelFromStore } from '../../../lib/model';
 import { localRunContext, type Progress } from '../../../lib/progress';
 import { trainModel, type SiamfaceModelJson, type TrainModelInput, type TrainModelResult } from '../../../lib/train/train-model';
 import { CHECKPOINT_WEIGHTS, latestCompleteCheckpoint, newestVerifiedCheckpoint } from '../../../lib/train/checkpoint';
-import { checkpointPrefix, checkpointsPrefix, runJsonKey, stopRequestKey } from '../../../lib/train/run-layout';
+import { checkpointsPrefix, runJsonKey, stopRequestKey } from '../../../lib/train/run-layout';
 import type { TrainConfigInput } from '../../../lib/train/config';
 import { TINY_TRAIN_CONFIG, writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
 
@@ -54,7 +54,7 @@ test('a full run validates each epoch, keeps K checkpoints and exports a loadabl
   assert.ok(reports.some((r) => r.phase === 1) && reports.some((r) => r.phase === 2));
   assert.ok(reports.some((r) => typeof r.valAuc === 'number'));
 
-  const ckpts = [...new Set((await stack.store.listAll(checkpointsPrefix('full'))).map((o) => o.key.split('/')[3]))];
+  const ckpts = [...new Set((await stack.store.listAll(checkpointsPrefix('full'))).map((o) => o.key.split('/')[3]))].filter((n) => n.startsWith('ckpt-'));
   assert.equal(ckpts.length, 2, `kept ${ckpts}`);
   assert.equal((await latestCompleteCheckpoint(stack.store, 'full'))?.meta.step, 12);
 
@@ -120,12 +120,14 @@ test('a torn newest checkpoint: the resume uses the previous one, removes the to
   const ref = await reference();
   await trainUntilCancelled('torn', 6);
   // Checkpoints at 4 (epoch end) and 6 (cancel). Tear 6: same size, other bytes, so only its sha256 tells.
-  const weightsKey = checkpointPrefix('torn', 6) + CHECKPOINT_WEIGHTS;
+  const newest = await latestCompleteCheckpoint(stack.store, 'torn');
+  assert.equal(newest?.meta.step, 6);
+  const weightsKey = newest.prefix + CHECKPOINT_WEIGHTS;
   const good = await stack.store.getBuffer(weightsKey);
   const torn = Buffer.from(good);
   for (let i = 0; i < torn.length; i += 97) torn[i] ^= 0xff;
   await stack.store.putObject(weightsKey, torn);
-  assert.equal((await latestCompleteCheckpoint(stack.store, 'torn'))?.meta.step, 6, 'the torn checkpoint passes the size check');
+  assert.equal((await latestCompleteCheckpoint(stack.store, 'torn'))?.prefix, newest.prefix, 'the torn checkpoint passes the size check');
 
   const logs: { message: string; fields?: Record<string, unknown> }[] = [];
   const ctx = { ...localRunContext(), log: (message: string, fields?: Record<string, unknown>) => void logs.push({ message, fields }) };
