@@ -222,8 +222,8 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   try {
     const ckpt: VerifiedCheckpoint | null = await newestVerifiedCheckpoint(store, runId, {
       configHash,
-      // Torn (its files do not match its meta.json): fall back to the next-older one, and remove it so
-      // that a later save of the same step writes a whole one instead of keeping it.
+      // Torn (its files do not match its meta.json): fall back to the next-older one, and remove it
+      // (pruning counts complete checkpoints, and a torn one would take the place of a good one).
       onSkip: async (torn, reason) => {
         ctx.log('skipping a checkpoint that fails its checks; resuming from an older one', { checkpoint: store.uri(torn.prefix), step: torn.meta.step, reason });
         await fence();
