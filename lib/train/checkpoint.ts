@@ -225,8 +225,7 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
   await fence();
   await store.putJson(prefix + CHECKPOINT_META, meta);
   await movePointer(store, input.runId, { prefix, meta }, input.pointer);
-  await fence();
-  await pruneCheckpoints(store, input.runId, input.keep);
+  await pruneCheckpoints(store, input.runId, input.keep, fence);
   return { prefix, meta };
 }
 
@@ -340,16 +339,19 @@ export async function deleteCheckpoint(store: ObjectStore, prefix: string): Prom
 
 /**
  * Deletes all but the newest `keep` complete checkpoints, and unfinished ones older than the newest
- * complete one; never the one the pointer names.
+ * complete one; never the one the pointer names. `fence` runs before each deletion.
  */
-export async function pruneCheckpoints(store: ObjectStore, runId: string, keep: number): Promise<string[]> {
+export async function pruneCheckpoints(store: ObjectStore, runId: string, keep: number, fence: () => Promise<void> = async () => undefined): Promise<string[]> {
   const pointed = (await readCheckpointPointer(store, runId))?.value.prefix;
   const all = await listCheckpoints(store, runId);
   const complete = all.filter((c) => c.files.has(CHECKPOINT_META));
   if (!complete.length) return [];
   const newest = complete[0].step;
   const doomed = [...complete.slice(keep), ...all.filter((c) => !c.files.has(CHECKPOINT_META) && c.step < newest)].filter((c) => c.prefix !== pointed);
-  for (const c of doomed) await deleteCheckpoint(store, c.prefix);
+  for (const c of doomed) {
+    await fence();
+    await deleteCheckpoint(store, c.prefix);
+  }
   return doomed.map((c) => c.prefix);
 }
 
