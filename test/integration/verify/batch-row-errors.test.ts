@@ -1,9 +1,10 @@
 /**
- * Batch rows whose images fail for network reasons, on the real stack (a tiny model really trained and promoted, in-
- * process workers): an unreachable URL (a closed loopback port), a 403, a 503 and a server that trickles its body under
- * the idle timeout but past the image download limit (lowered for this file with SIAMFACE_URL_IMAGE_TIMEOUT_MS) each
- * become that row's error, and the job completes with one row per input and its good rows scored. Also: a job id
- * started again with other settings is refused, and finalize never stores a results.jsonl short of a row.
+ * Batch rows whose images fail for network reasons, on the real stack (a tiny model really trained and promoted,
+ * in-process workers): an unreachable URL (a closed loopback port, a host that does not resolve), a 403, a 503 and a
+ * server that trickles its body under the idle timeout but past the image download limit (lowered for this file with
+ * SIAMFACE_URL_IMAGE_TIMEOUT_MS) each become that row's error, and the job completes with one row per input and its
+ * good rows scored. Also: a job id started again with other settings is refused, and finalize never stores a
+ * results.jsonl short of a row.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -95,6 +96,8 @@ test('a batch job with unreachable, forbidden, failing and slow image URLs among
   insert(4, `${GOOD},${base}/forbidden.jpg`, 'forbidden', 'b', /answered 403/);
   insert(6, `${base}/slow.jpg,${GOOD}`, 'timeout', 'a', new RegExp(`not complete within ${IMAGE_TIMEOUT_MS} ms \\(SIAMFACE_URL_IMAGE_TIMEOUT_MS\\)`));
   insert(9, `${base}/busy.jpg,${GOOD}`, 'fetch_failed', 'a', /answered 503/);
+  // .invalid never resolves (RFC 6761): an unreachable host, not a policy refusal.
+  insert(11, `${GOOD},http://no-such-host.invalid/face.jpg`, 'fetch_failed', 'b', /no-such-host\.invalid\/face\.jpg is refused: its host name does not resolve/);
   rows.push(`${base}/good.jpg,${GOOD}`); // a good http row: the same server's working URLs still score
 
   await stack.store.putObject(`jobs/${jobId}/input.csv`, `a,b\n${rows.join('\n')}\n`);
@@ -117,7 +120,7 @@ test('a batch job with unreachable, forbidden, failing and slow image URLs among
     }
   }
   assert.equal(summary.rows, rows.length);
-  assert.deepEqual(summary.errors.byCode, { fetch_failed: 2, forbidden: 1, timeout: 1 });
+  assert.deepEqual(summary.errors.byCode, { fetch_failed: 3, forbidden: 1, timeout: 1 });
   assert.equal(summary.verified + summary.notVerified, rows.length - bad.size);
 
   // The same job id again: the same settings resume it; changed ones are refused, naming what changed.
