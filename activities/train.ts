@@ -12,9 +12,12 @@ export function trainActivities(deps: ActivityDeps) {
      * than one training step (the step itself blocks the event loop on CPU backends).
      */
     async trainModel(input: TrainModelInput): Promise<TrainModelResult> {
+      const { attempt, workflowExecution, activityId } = Context.current().info;
+      // The attempt number fences the run (lib/train/lease): a stalled older attempt cannot write over a newer one.
+      const lease = { attempt, ...(workflowExecution ? { scope: `${workflowExecution.workflowId}/${workflowExecution.runId}/${activityId}` } : {}) };
       // Stop requests are scoped to this workflow run (see requestTrainingStop).
-      const stopScope = Context.current().info.workflowExecution?.runId;
-      return runStage('trainModel', (ctx) => trainModel(deps.store, input, ctx, { stopScope }));
+      const stopScope = workflowExecution?.runId;
+      return runStage('trainModel', (ctx) => trainModel(deps.store, input, ctx, { lease, stopScope }));
     },
 
     /** A face-pretrained teacher's embeddings of the train images, stored beside the shards; resumes shard by shard. */

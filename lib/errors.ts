@@ -11,6 +11,7 @@ export type ErrorCode =
   | 'checksum_mismatch'
   | 'too_many_bad_images'
   | 'precondition_failed' // a conditional write lost the race
+  | 'lease_lost' // a newer attempt took over the training run: this one is superseded and stops
   | 'no_face'
   | 'bad_image' // an image that cannot be decoded (corrupt, truncated, not an image)
   | 'transient'; // network blips, 5xx, throttling: retry

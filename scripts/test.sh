@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: setup, lint, type check, then unit, integration and end-to-end tests
 # against a real Temporal server and a real MinIO started here on free loopback ports.
+# `bash scripts/test.sh unit|integration|e2e` runs one suite (npm run test:unit is the fast loop: no stack).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,14 @@ mkdir -p test-output
 export SIAMFACE_DATA_DIR="$run_dir" SIAMFACE_TEST_OUTPUT="$PWD/test-output" SIAMFACE_WORKFLOW_BUNDLE="$PWD/dist/workflow-bundle.js"
 # One runner invocation so the summary at the end counts every test; files run one at a time
 # (2 cores) and each test file uses its own bucket and task queues.
-suites=(dist/test/unit dist/test/integration)
-[[ -d dist/test/e2e ]] && suites+=(dist/test/e2e)
+if (( $# )); then
+  suites=()
+  for s in "$@"; do
+    [[ -d "dist/test/$s" ]] || { echo "[test] no test suite '$s' (unit, integration, e2e)" >&2; exit 2; }
+    suites+=("dist/test/$s")
+  done
+else
+  suites=(dist/test/unit dist/test/integration)
+  [[ -d dist/test/e2e ]] && suites+=(dist/test/e2e)
+fi
 node --test --test-concurrency=1 --test-timeout=1200000 "${suites[@]}"

@@ -32,6 +32,8 @@ export interface UrlPolicy {
   maxRedirects: number;
   connectTimeoutMs: number;
   idleTimeoutMs: number;
+  /** Whole-download limit of one verify image (a batch row's image past it is that row's 'timeout'); 0: none. */
+  imageTimeoutMs: number;
   /** Largest body any download may have (callers pass smaller caps for their kind of file). */
   maxBytes: number;
 }
@@ -50,7 +52,7 @@ export interface InputPolicy {
 export const DEFAULT_KAGGLE_API_URL = 'https://www.kaggle.com/api/v1';
 
 export const POLICY_DEFAULTS = {
-  url: { allowHttp: false, allowPrivate: [] as string[], maxRedirects: 3, connectTimeoutMs: 10_000, idleTimeoutMs: 30_000, maxBytes: 16 * 1024 ** 3 },
+  url: { allowHttp: false, allowPrivate: [] as string[], maxRedirects: 3, connectTimeoutMs: 10_000, idleTimeoutMs: 30_000, imageTimeoutMs: 60_000, maxBytes: 16 * 1024 ** 3 },
   archive: { maxTotalBytes: 32 * 1024 ** 3, maxEntries: 1_000_000 },
   s3Output: [{ bucket: '', prefix: 'exports/' }] as S3Prefix[],
 };
@@ -67,6 +69,7 @@ export const POLICY_ENV = {
   maxRedirects: 'SIAMFACE_URL_MAX_REDIRECTS',
   connectTimeoutMs: 'SIAMFACE_URL_CONNECT_TIMEOUT_MS',
   idleTimeoutMs: 'SIAMFACE_URL_IDLE_TIMEOUT_MS',
+  imageTimeoutMs: 'SIAMFACE_URL_IMAGE_TIMEOUT_MS',
   maxBytes: 'SIAMFACE_URL_MAX_BYTES',
   kaggleApiUrl: 'SIAMFACE_KAGGLE_API_URL',
   testKaggleApiUrl: 'SIAMFACE_TEST_KAGGLE_API_URL',
@@ -94,7 +97,7 @@ const FILE_FIELDS: Record<string, readonly string[]> = {
   '': ['localRoots', 's3', 'url', 'kaggleApiUrl', 'archive'],
   localRoots: ['dataset', 'image'],
   s3: ['read', 'output'],
-  url: ['allowHttp', 'allowPrivate', 'maxRedirects', 'connectTimeoutMs', 'idleTimeoutMs', 'maxBytes'],
+  url: ['allowHttp', 'allowPrivate', 'maxRedirects', 'connectTimeoutMs', 'idleTimeoutMs', 'imageTimeoutMs', 'maxBytes'],
   archive: ['maxTotalBytes', 'maxEntries'],
 };
 
@@ -228,6 +231,7 @@ export function loadInputPolicy(env: NodeJS.ProcessEnv = process.env): InputPoli
       maxRedirects: envNum(POLICY_ENV.maxRedirects) ?? fileNum('url.maxRedirects', u.maxRedirects) ?? POLICY_DEFAULTS.url.maxRedirects,
       connectTimeoutMs: envNum(POLICY_ENV.connectTimeoutMs) ?? fileNum('url.connectTimeoutMs', u.connectTimeoutMs) ?? POLICY_DEFAULTS.url.connectTimeoutMs,
       idleTimeoutMs: envNum(POLICY_ENV.idleTimeoutMs) ?? fileNum('url.idleTimeoutMs', u.idleTimeoutMs) ?? POLICY_DEFAULTS.url.idleTimeoutMs,
+      imageTimeoutMs: envNum(POLICY_ENV.imageTimeoutMs) ?? fileNum('url.imageTimeoutMs', u.imageTimeoutMs) ?? POLICY_DEFAULTS.url.imageTimeoutMs,
       maxBytes: envNum(POLICY_ENV.maxBytes) ?? fileNum('url.maxBytes', u.maxBytes) ?? POLICY_DEFAULTS.url.maxBytes,
     },
     kaggleApiUrl: kaggleApiUrl(env, file.kaggleApiUrl),

@@ -25,6 +25,26 @@ export interface HttpGetOptions {
   resolve?: Resolver;
   /** Maps a non-2xx answer to an error (default: httpError). */
   httpError?: (status: number, url: string) => SiamfaceError;
+  /**
+   * Whole-download deadline (redirects, headers and body), so a server trickling bytes under the idle timeout cannot
+   * hold the caller; `setting` names what sets it, for the message. None by default.
+   */
+  timeout?: { ms: number; setting: string };
+}
+
+/**
+ * A download that did not complete for a network reason: retryable ('transient') for callers that retry whole
+ * downloads; `reason` lets a caller that must not retry (a batch row's image) say which it was.
+ */
+export class FetchError extends SiamfaceError {
+  constructor(
+    readonly reason: 'unreachable' | 'timeout' | 'broken' | 'server_error',
+    message: string,
+    opts: { cause?: unknown } = {},
+  ) {
+    super('transient', message, { cause: opts.cause, permanent: false, details: { fetch: reason } });
+    this.name = 'FetchError';
+  }
 }
 
 export interface HttpBody {
@@ -39,9 +59,10 @@ export async function httpGet(url: string, o: HttpGetOptions): Promise<HttpBody>
   const firstOrigin = new URL(url).origin;
   let current = new URL(url);
   let headers = { ...(o.headers ?? {}) };
+  const deadline = o.timeout?.ms ? Date.now() + o.timeout.ms : undefined;
   for (let hop = 0; ; hop++) {
     const pinned = (await checkUrlDestination(o.policy, current, hop === 0 ? o.what : `${o.what} (redirected)`, o.resolve ?? systemResolver))!;
-    const res = await request(current, pinned, headers, o);
+    const res = await request(current, pinned, headers, o, deadline);
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume();
@@ -66,7 +87,7 @@ export async function httpGet(url: string, o: HttpGetOptions): Promise<HttpBody>
   }
 }
 
-function request(url: URL, pinned: ResolvedAddress, headers: Record<string, string>, o: HttpGetOptions): Promise<http.IncomingMessage> {
+function request(url: URL, pinned: ResolvedAddress, headers: Record<string, string>, o: HttpGetOptions, deadline?: number): Promise<http.IncomingMessage> {
   const lookup: LookupFunction = (_host, opts, cb) => {
     if ((opts as { all?: boolean }).all) (cb as unknown as (e: null, a: ResolvedAddress[]) => void)(null, [pinned]);
     else cb(null, pinned.address, pinned.family);
@@ -89,17 +110,22 @@ function request(url: URL, pinned: ResolvedAddress, headers: Record<string, stri
       },
       (res) => {
         response = res;
+        res.once('close', () => clearTimeout(deadlineTimer));
         res.on('error', () => undefined); // reported through the byte cap's stream
         resolve(res);
       },
     );
     const shown = redactUrl(url.toString());
     const fail = (why: string) => {
-      const err = new SiamfaceError('transient', `${o.what} ${shown}: ${why}`, { permanent: false });
+      const err = new FetchError('timeout', `${o.what} ${shown}: ${why}`);
       response?.destroy(err); // a body already streaming fails with this error, not a bare 'aborted'
       req.destroy(err);
     };
     const connectTimer = setTimeout(() => fail(`no connection within ${o.policy.connectTimeoutMs} ms (${POLICY_ENV.connectTimeoutMs})`), o.policy.connectTimeoutMs);
+    // Runs on while the body streams: cleared only when the response closes (or the request fails).
+    const deadlineTimer =
+      deadline !== undefined ? setTimeout(() => fail(`not complete within ${o.timeout!.ms} ms (${o.timeout!.setting})`), Math.max(0, deadline - Date.now())) : undefined;
+    deadlineTimer?.unref();
     req.once('socket', (s) => {
       s.once('connect', () => clearTimeout(connectTimer));
       // Idle: no bytes either way for this long, while connecting, waiting for headers or streaming the body.
@@ -108,8 +134,9 @@ function request(url: URL, pinned: ResolvedAddress, headers: Record<string, stri
     req.once('close', () => clearTimeout(connectTimer));
     req.once('error', (err) => {
       clearTimeout(connectTimer);
+      if (!response) clearTimeout(deadlineTimer);
       if (o.signal?.aborted) return reject(err);
-      reject(err instanceof SiamfaceError ? err : new SiamfaceError('transient', `cannot reach ${shown}: ${(err as Error).message}`, { cause: err, permanent: false }));
+      reject(err instanceof SiamfaceError ? err : new FetchError('unreachable', `cannot reach ${shown}: ${(err as Error).message}`, { cause: err }));
     });
     req.end();
   });
@@ -135,7 +162,7 @@ function byteCap(cap: number, what: string, url: string, res: http.IncomingMessa
   // Deferred: when we cut the body ourselves (cap, idle timeout), that error wins over the bare 'aborted'.
   res.once('aborted', () =>
     setImmediate(() => {
-      if (!t.destroyed) t.destroy(new SiamfaceError('transient', `${what} ${redactUrl(url)}: the connection broke off after ${seen} bytes`, { permanent: false }));
+      if (!t.destroyed) t.destroy(new FetchError('broken', `${what} ${redactUrl(url)}: the connection broke off after ${seen} bytes`));
     }),
   );
   return t;
@@ -145,6 +172,6 @@ export function httpError(status: number, url: string): SiamfaceError {
   const where = redactUrl(url);
   if (status === 401 || status === 403) return new SiamfaceError('bad_credentials', `${where} answered ${status}: check the credentials (an expired signed URL answers this too)`);
   if (status === 404) return new SiamfaceError('not_found', `${where} answered 404: not found`);
-  if (status === 429 || status >= 500) return new SiamfaceError('transient', `${where} answered ${status}`, { permanent: false });
+  if (status === 429 || status >= 500) return new FetchError('server_error', `${where} answered ${status}`);
   return new SiamfaceError('bad_input', `${where} answered ${status}`);
 }

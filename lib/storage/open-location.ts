@@ -16,7 +16,7 @@ import { httpError, httpGet } from './http-get';
 import { ObjectStore, readAll } from './object-store';
 import { parseUri, type Location } from './uri';
 
-export { httpError } from './http-get';
+export { FetchError, httpError } from './http-get';
 export { redactUrl } from '../redact';
 
 export interface OpenOptions {
@@ -34,6 +34,8 @@ export interface OpenOptions {
   what?: string;
   httpError?: (status: number, url: string) => SiamfaceError;
   resolve?: Resolver;
+  /** Whole-download limit of an http(s) location (see HttpGetOptions.timeout). */
+  timeout?: { ms: number; setting: string };
 }
 
 export async function openLocation(location: string | Location, opts: OpenOptions = {}): Promise<{ stream: Readable; size?: number }> {
@@ -60,7 +62,7 @@ export async function openLocation(location: string | Location, opts: OpenOption
       return { stream: await store.getStream(loc.key), size: info.size };
     }
     case 'http':
-      return httpGet(loc.url, { policy: policy.url, what, headers: opts.headers, signal: opts.signal, maxBytes: opts.maxBytes, resolve: opts.resolve, httpError: opts.httpError ?? httpError });
+      return httpGet(loc.url, { policy: policy.url, what, headers: opts.headers, signal: opts.signal, maxBytes: opts.maxBytes, resolve: opts.resolve, httpError: opts.httpError ?? httpError, timeout: opts.timeout });
   }
 }
 

@@ -27,10 +27,18 @@ export async function readBest(store: ObjectStore, runId: string): Promise<BestM
   return (await store.getJsonIfExists<BestMeta>(bestMetaKey(runId)))?.value ?? null;
 }
 
-export async function saveBestWeights(store: ObjectStore, runId: string, model: tf.LayersModel, info: { step: number; epoch: number; valAuc: number; configHash: string }): Promise<BestMeta> {
+/** `fence` runs before each write and delete (the run's lease check) and throws to stop a superseded writer. */
+export async function saveBestWeights(
+  store: ObjectStore,
+  runId: string,
+  model: tf.LayersModel,
+  info: { step: number; epoch: number; valAuc: number; configHash: string },
+  fence: () => Promise<void> = async () => undefined,
+): Promise<BestMeta> {
   const previous = await readBest(store, runId);
   const { specs, data } = await serializeWeights(model);
   const key = `${bestPrefix(runId)}weights-${String(info.step).padStart(8, '0')}.bin`;
+  await fence();
   await store.upload(key, data, { contentType: 'application/octet-stream' });
   const meta: BestMeta = {
     version: 1,
@@ -38,8 +46,12 @@ export async function saveBestWeights(store: ObjectStore, runId: string, model: 
     weights: { key, bytes: data.length, sha256: createHash('sha256').update(data).digest('hex'), specs },
     createdAt: new Date().toISOString(),
   };
+  await fence();
   await store.putJson(bestMetaKey(runId), meta);
-  if (previous && previous.weights.key !== key) await store.delete(previous.weights.key);
+  if (previous && previous.weights.key !== key) {
+    await fence();
+    await store.delete(previous.weights.key);
+  }
   return meta;
 }
 

@@ -1,14 +1,19 @@
 /**
  * Training checkpoints in S3:
  *
- *   runs/<run>/checkpoints/ckpt-<step, 8 digits>/
+ *   runs/<run>/checkpoints/ckpt-<step, 8 digits>-g<writer, 6 digits>/
  *     weights.bin     every model weight (trainable and BN statistics), lib/model serializeTensors layout
  *     optimizer.bin   Adam state: iteration count, first and second moments, and the running beta powers
  *     meta.json       written LAST: step, epoch, phase, data cursor, seed, metrics, config hash, and for
  *                     each .bin its manifest (specs), size and sha256
  *
  * A checkpoint without meta.json, or whose files do not match the sizes and hashes in it, was cut
- * short and is never used. After a new checkpoint is complete, all but the newest `keep` are deleted.
+ * short (or torn) and is never used: a resume takes the next-older complete one.
+ *
+ * Each trainer writes under its own names (writer = its lease generation, lib/train/lease), so two
+ * attempts never mix files in one checkpoint. After meta.json it moves `checkpoints/latest.json`
+ * to the new checkpoint by a conditional write on the ETag it last wrote: a writer whose pointer
+ * was moved by another stops (lease_lost), and a resume trusts the pointer first, the listing after. After a new checkpoint is complete, all but the newest `keep` are deleted.
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
@@ -16,7 +21,7 @@ import { SiamfaceError } from '../errors';
 import type { ObjectStore } from '../storage';
 import { deserializeTensors, restoreWeights, serializeTensors, serializeWeights, type NamedTensor } from '../model/io';
 import type { DataCursor } from './data-loader';
-import { checkpointPrefix, checkpointsPrefix } from './run-layout';
+import { checkpointPointerKey, checkpointPrefix, checkpointsPrefix } from './run-layout';
 
 export const CHECKPOINT_META = 'meta.json';
 export const CHECKPOINT_WEIGHTS = 'weights.bin';
@@ -108,8 +113,9 @@ export async function restoreAdamState(optimizer: tf.AdamOptimizer, state: Named
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-async function putBlob(store: ObjectStore, key: string, named: NamedTensor[]): Promise<BlobRef> {
+async function putBlob(store: ObjectStore, key: string, named: NamedTensor[], fence: () => Promise<void>): Promise<BlobRef> {
   const { specs, data } = await serializeTensors(named);
+  await fence();
   await store.upload(key, data, { contentType: 'application/octet-stream' });
   return { key, bytes: data.length, sha256: sha256(data), specs };
 }
@@ -131,6 +137,46 @@ export interface SaveCheckpointInput {
   /** The current phase's optimizer and phase, or null before its first step. */
   optimizer: { optimizer: tf.AdamOptimizer; phase: 1 | 2; variables: string[] } | null;
   keep: number;
+  /** Called before each write and delete (the run's lease check): throws to stop a superseded writer. */
+  fence?: () => Promise<void>;
+  /** This trainer's lease generation: makes the checkpoint's name attempt-unique. */
+  writer?: number;
+  /**
+   * The pointer's ETag as this trainer last saw or wrote it (null: absent), updated by each save;
+   * without it the pointer is read just before its conditional write.
+   */
+  pointer?: PointerState;
+}
+
+export interface CheckpointPointer {
+  version: 1;
+  prefix: string;
+  step: number;
+  updatedAt: string;
+}
+
+export interface PointerState {
+  etag: string | null;
+}
+
+/** The pointer to the newest complete checkpoint, with its ETag; null when there is none yet. */
+export async function readCheckpointPointer(store: ObjectStore, runId: string): Promise<{ value: CheckpointPointer; etag: string } | null> {
+  return store.getJsonIfExists<CheckpointPointer>(checkpointPointerKey(runId));
+}
+
+async function movePointer(store: ObjectStore, runId: string, ref: CheckpointRef, state: PointerState | undefined): Promise<void> {
+  const key = checkpointPointerKey(runId);
+  const expected = state ? state.etag : ((await readCheckpointPointer(store, runId))?.etag ?? null);
+  const pointer: CheckpointPointer = { version: 1, prefix: ref.prefix, step: ref.meta.step, updatedAt: new Date().toISOString() };
+  try {
+    const { etag } = await store.putJson(key, pointer, expected ? { ifMatch: expected } : { ifNoneMatch: '*' });
+    if (state) state.etag = etag;
+  } catch (err) {
+    if (!(err instanceof SiamfaceError && err.code === 'precondition_failed')) throw err;
+    throw new SiamfaceError('lease_lost', `${store.uri(key)} was moved by another trainer since this one last wrote it: this attempt was superseded and stops (its checkpoint ${store.uri(ref.prefix)} is left unreferenced)`, {
+      cause: err,
+    });
+  }
 }
 
 /**
@@ -139,11 +185,13 @@ export interface SaveCheckpointInput {
  * in which its files and meta disagree).
  */
 export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointInput): Promise<CheckpointRef> {
-  const prefix = checkpointPrefix(input.runId, input.step);
+  const prefix = checkpointPrefix(input.runId, input.step, input.writer);
   const existing = await store.getJsonIfExists<CheckpointMeta>(prefix + CHECKPOINT_META);
   if (existing && existing.value.configHash === input.configHash) return { prefix, meta: existing.value };
 
+  const fence = input.fence ?? (async () => undefined);
   const w = await serializeWeights(input.model);
+  await fence();
   await store.upload(prefix + CHECKPOINT_WEIGHTS, w.data, { contentType: 'application/octet-stream' });
   const weights: BlobRef = { key: prefix + CHECKPOINT_WEIGHTS, bytes: w.data.length, sha256: sha256(w.data), specs: w.specs };
   let optimizer: CheckpointMeta['optimizer'] = null;
@@ -152,7 +200,7 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
     // Before its first step an Adam optimizer holds only its iteration count: nothing worth keeping.
     if (state.length > 3) {
       const iterations = (input.optimizer.optimizer as unknown as AdamInternals).iterations;
-      optimizer = { ...(await putBlob(store, prefix + CHECKPOINT_OPTIMIZER, state)), phase: input.optimizer.phase, iterations, variables: input.optimizer.variables };
+      optimizer = { ...(await putBlob(store, prefix + CHECKPOINT_OPTIMIZER, state, fence)), phase: input.optimizer.phase, iterations, variables: input.optimizer.variables };
     }
   }
   const meta: CheckpointMeta = {
@@ -174,8 +222,10 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
     optimizer,
     createdAt: new Date().toISOString(),
   };
+  await fence();
   await store.putJson(prefix + CHECKPOINT_META, meta);
-  await pruneCheckpoints(store, input.runId, input.keep);
+  await movePointer(store, input.runId, { prefix, meta }, input.pointer);
+  await pruneCheckpoints(store, input.runId, input.keep, fence);
   return { prefix, meta };
 }
 
@@ -189,14 +239,15 @@ async function listCheckpoints(store: ObjectStore, runId: string): Promise<Liste
   const base = checkpointsPrefix(runId);
   const byPrefix = new Map<string, Listed>();
   for await (const o of store.list(base)) {
-    const m = /^ckpt-(\d+)\/(.+)$/.exec(o.key.slice(base.length));
+    const m = /^(ckpt-(\d+)(?:-g\d+)?)\/(.+)$/.exec(o.key.slice(base.length));
     if (!m) continue;
-    const prefix = `${base}ckpt-${m[1]}/`;
+    const prefix = `${base}${m[1]}/`;
     let c = byPrefix.get(prefix);
-    if (!c) byPrefix.set(prefix, (c = { prefix, step: Number(m[1]), files: new Map() }));
-    c.files.set(m[2], o.size);
+    if (!c) byPrefix.set(prefix, (c = { prefix, step: Number(m[2]), files: new Map() }));
+    c.files.set(m[3], o.size);
   }
-  return [...byPrefix.values()].sort((a, b) => b.step - a.step);
+  // Newest step first; within a step, the newest writer first.
+  return [...byPrefix.values()].sort((a, b) => b.step - a.step || (a.prefix < b.prefix ? 1 : a.prefix > b.prefix ? -1 : 0));
 }
 
 /** The listing matches what meta.json promises (sizes only: hashes are checked on load). */
@@ -206,11 +257,32 @@ function filesMatch(c: Listed, meta: CheckpointMeta): boolean {
   return meta.step === c.step;
 }
 
-/** The newest checkpoint of the run whose meta.json exists and whose files match it; null when none. */
-export async function latestCompleteCheckpoint(store: ObjectStore, runId: string, opts: { configHash?: string } = {}): Promise<CheckpointRef | null> {
-  for (const c of await listCheckpoints(store, runId)) {
+/**
+ * A checkpoint's meta.json; null only when it is really gone (pruned since the listing) or is not
+ * JSON. Any other failure (a transient S3 error) propagates: "could not read" is not "none", and
+ * taking it for none would resume from an older checkpoint or from scratch.
+ */
+async function readCheckpointMeta(store: ObjectStore, prefix: string): Promise<{ value: CheckpointMeta } | null> {
+  try {
+    return await store.getJsonIfExists<CheckpointMeta>(prefix + CHECKPOINT_META);
+  } catch (err) {
+    if (err instanceof SiamfaceError && err.code === 'bad_input') return null;
+    throw err;
+  }
+}
+
+/**
+ * The run's checkpoints whose meta.json exists and whose files match it: the pointer's first, then
+ * the rest newest first. A complete checkpoint of another config hash is an error: the run id is
+ * being reused for something else.
+ */
+async function* completeCheckpoints(store: ObjectStore, runId: string, opts: { configHash?: string }): AsyncGenerator<CheckpointRef> {
+  const pointed = (await readCheckpointPointer(store, runId))?.value.prefix;
+  const listed = await listCheckpoints(store, runId);
+  const order = [...listed.filter((c) => c.prefix === pointed), ...listed.filter((c) => c.prefix !== pointed)];
+  for (const c of order) {
     if (!c.files.has(CHECKPOINT_META)) continue;
-    const meta = await store.getJsonIfExists<CheckpointMeta>(c.prefix + CHECKPOINT_META).catch(() => null);
+    const meta = await readCheckpointMeta(store, c.prefix);
     if (!meta || meta.value.version !== 1 || !filesMatch(c, meta.value)) continue;
     if (opts.configHash && meta.value.configHash !== opts.configHash) {
       throw new SiamfaceError(
@@ -218,24 +290,79 @@ export async function latestCompleteCheckpoint(store: ObjectStore, runId: string
         `run ${runId} already has checkpoints from another config or dataset (config hash ${meta.value.configHash}, this run ${opts.configHash}): use a new run id`,
       );
     }
-    return { prefix: c.prefix, meta: meta.value };
+    yield { prefix: c.prefix, meta: meta.value };
+  }
+}
+
+/** The newest checkpoint of the run whose meta.json exists and whose files match it; null when none. */
+export async function latestCompleteCheckpoint(store: ObjectStore, runId: string, opts: { configHash?: string } = {}): Promise<CheckpointRef | null> {
+  for await (const ref of completeCheckpoints(store, runId, opts)) return ref;
+  return null;
+}
+
+/** A checkpoint whose blobs were downloaded and passed their sha256 check; restoring takes them from here. */
+export interface VerifiedCheckpoint extends CheckpointRef {
+  /** Verified blob bodies by key, each removed once restored (an optimizer state can be large). */
+  blobs: Map<string, Buffer>;
+}
+
+/**
+ * The newest checkpoint whose files pass their size and sha256 checks. A newer one that fails them
+ * (torn: e.g. its files and meta.json come from two writers) is skipped and reported to `onSkip`,
+ * so a resume falls back to the next-older complete one instead of failing on every attempt.
+ */
+export async function newestVerifiedCheckpoint(
+  store: ObjectStore,
+  runId: string,
+  opts: { configHash?: string; onSkip?: (ref: CheckpointRef, reason: string) => void | Promise<void> } = {},
+): Promise<VerifiedCheckpoint | null> {
+  for await (const ref of completeCheckpoints(store, runId, opts)) {
+    const blobs = new Map<string, Buffer>();
+    try {
+      for (const b of [ref.meta.weights, ...(ref.meta.optimizer ? [ref.meta.optimizer] : [])]) blobs.set(b.key, await getBlob(store, b));
+    } catch (err) {
+      // not_found: pruned since the listing. Anything else (transient) propagates.
+      if (!(err instanceof SiamfaceError) || (err.code !== 'checksum_mismatch' && err.code !== 'not_found')) throw err;
+      await opts.onSkip?.(ref, err.message);
+      continue;
+    }
+    return { ...ref, blobs };
   }
   return null;
 }
 
-/** Deletes all but the newest `keep` complete checkpoints, and unfinished ones older than the newest complete one. */
-export async function pruneCheckpoints(store: ObjectStore, runId: string, keep: number): Promise<string[]> {
+/** Removes a checkpoint, meta.json first: one whose deletion is cut short is then no longer "complete". */
+export async function deleteCheckpoint(store: ObjectStore, prefix: string): Promise<void> {
+  await store.delete(prefix + CHECKPOINT_META);
+  await store.deletePrefix(prefix);
+}
+
+/**
+ * Deletes all but the newest `keep` complete checkpoints, and unfinished ones older than the newest
+ * complete one; never the one the pointer names. `fence` runs before each deletion.
+ */
+export async function pruneCheckpoints(store: ObjectStore, runId: string, keep: number, fence: () => Promise<void> = async () => undefined): Promise<string[]> {
+  const pointed = (await readCheckpointPointer(store, runId))?.value.prefix;
   const all = await listCheckpoints(store, runId);
   const complete = all.filter((c) => c.files.has(CHECKPOINT_META));
   if (!complete.length) return [];
   const newest = complete[0].step;
-  const doomed = [...complete.slice(keep), ...all.filter((c) => !c.files.has(CHECKPOINT_META) && c.step < newest)];
+  const doomed = [...complete.slice(keep), ...all.filter((c) => !c.files.has(CHECKPOINT_META) && c.step < newest)].filter((c) => c.prefix !== pointed);
   for (const c of doomed) {
-    // meta.json first: a checkpoint whose deletion is cut short is then no longer "complete".
-    await store.delete(c.prefix + CHECKPOINT_META);
-    await store.deletePrefix(c.prefix);
+    await fence();
+    await deleteCheckpoint(store, c.prefix);
   }
   return doomed.map((c) => c.prefix);
+}
+
+/** A blob of `ref`: already verified when `ref` is a VerifiedCheckpoint, else downloaded and checked now. */
+async function blobOf(store: ObjectStore, ref: CheckpointRef | VerifiedCheckpoint, blob: BlobRef): Promise<Buffer> {
+  if ('blobs' in ref) {
+    const verified = ref.blobs.get(blob.key);
+    ref.blobs.delete(blob.key);
+    if (verified) return verified;
+  }
+  return getBlob(store, blob);
 }
 
 async function getBlob(store: ObjectStore, ref: BlobRef): Promise<Buffer> {
@@ -247,21 +374,21 @@ async function getBlob(store: ObjectStore, ref: BlobRef): Promise<Buffer> {
 }
 
 /** Sets the model's weights from a checkpoint (sha256-checked). */
-export async function restoreCheckpointWeights(store: ObjectStore, ref: CheckpointRef, model: tf.LayersModel): Promise<void> {
-  restoreWeights(model, ref.meta.weights.specs, await getBlob(store, ref.meta.weights));
+export async function restoreCheckpointWeights(store: ObjectStore, ref: CheckpointRef | VerifiedCheckpoint, model: tf.LayersModel): Promise<void> {
+  restoreWeights(model, ref.meta.weights.specs, await blobOf(store, ref, ref.meta.weights));
 }
 
 /**
  * Restores the optimizer state of a checkpoint into a fresh Adam optimizer. `variables` are the
  * names (originalName) of the variables it will train, in order: Adam's state is positional.
  */
-export async function restoreCheckpointOptimizer(store: ObjectStore, ref: CheckpointRef, optimizer: tf.AdamOptimizer, variables: string[]): Promise<boolean> {
+export async function restoreCheckpointOptimizer(store: ObjectStore, ref: CheckpointRef | VerifiedCheckpoint, optimizer: tf.AdamOptimizer, variables: string[]): Promise<boolean> {
   const o = ref.meta.optimizer;
   if (!o) return false;
   if (o.variables.length !== variables.length || o.variables.some((v, i) => v !== variables[i])) {
     throw new SiamfaceError('bad_input', `${ref.prefix}: optimizer state is for ${o.variables.length} variables that differ from the ${variables.length} being trained (architecture changed?)`);
   }
-  const tensors = deserializeTensors(o.specs, await getBlob(store, o));
+  const tensors = deserializeTensors(o.specs, await blobOf(store, ref, o));
   try {
     await restoreAdamState(optimizer, tensors);
   } finally {

@@ -28,9 +28,20 @@ import { saveModelToStore } from '../model/io';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, trainConfigHash, type TrainConfig, type TrainConfigInput } from './config';
 import { PairBatchLoader, ShardImageSource, batchTensors, parsePairsCsv, type DataCursor, type LabelledPair, type PairBatch } from './data-loader';
-import { latestCompleteCheckpoint, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, type BestSoFar, type CheckpointRef } from './checkpoint';
+import {
+  deleteCheckpoint,
+  newestVerifiedCheckpoint,
+  readCheckpointPointer,
+  restoreCheckpointOptimizer,
+  restoreCheckpointWeights,
+  saveCheckpoint,
+  type BestSoFar,
+  type PointerState,
+  type VerifiedCheckpoint,
+} from './checkpoint';
 import { readBest, restoreBestWeights, saveBestWeights } from './best-weights';
 import { planSteps, positionOf, type StepPlan } from './schedule';
+import { RunLease, type LeaseClaim } from './lease';
 import { modelPrefix, runJsonKey, stopRequestKey, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
 import { setLearningRate, trainStep, trainableVariables, type Objective, type StepBatch } from './siamese-step';
 import { validatePairs } from './validate';
@@ -108,6 +119,8 @@ export interface TrainModelOptions {
   selectBackend?: (preference: TrainConfig['backend']) => Promise<BackendSelection>;
   /** Honour only stop requests of this scope (the pipeline's workflow run): an earlier run's request never stops a resume. */
   stopScope?: string;
+  /** Which attempt this is, for the run's lease (default attempt 1, no scope: takes over any holder). */
+  lease?: LeaseClaim;
 }
 
 interface RunJson {
@@ -119,7 +132,7 @@ interface RunJson {
   config: TrainConfig;
   plan: StepPlan;
   status: 'running' | 'completed' | 'stopped';
-  attempts: { startedAt: string; backend: string; backendDetail: string; resumedFromStep: number | null }[];
+  attempts: { startedAt: string; attempt: number; leaseGeneration: number; backend: string; backendDetail: string; resumedFromStep: number | null }[];
   result?: TrainModelResult;
   updatedAt: string;
 }
@@ -160,6 +173,12 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     ctx.log('model already exported for this run', { runId, modelKey: mKey });
     return done.value.result;
   }
+  // From here on this attempt writes the run: only while it holds the lease.
+  const lease = await RunLease.take(store, runId, opts.lease ?? { attempt: 1 });
+  const fence = () => lease.check();
+  ctx.log('run lease taken', { runId, attempt: lease.lease.attempt, generation: lease.lease.generation });
+  // Read after taking the lease: a writer that moves the pointer after this is superseded (its conditional write fails).
+  const pointer: PointerState = { etag: (await readCheckpointPointer(store, runId))?.etag ?? null };
 
   const modelConfig = modelConfigOf(cfg);
   const normalization = BACKBONES[modelConfig.backbone].normalization;
@@ -203,7 +222,16 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   const { tower: model, training: trainingModel } = buildTrainingModels(modelConfig, cfg, identities.length);
   if (backend.backend === 'tensorflow') useNativeBatchNormTraining(model);
   try {
-    const ckpt: CheckpointRef | null = await latestCompleteCheckpoint(store, runId, { configHash });
+    const ckpt: VerifiedCheckpoint | null = await newestVerifiedCheckpoint(store, runId, {
+      configHash,
+      // Torn (its files do not match its meta.json): fall back to the next-older one, and remove it
+      // (pruning counts complete checkpoints, and a torn one would take the place of a good one).
+      onSkip: async (torn, reason) => {
+        ctx.log('skipping a checkpoint that fails its checks; resuming from an older one', { checkpoint: store.uri(torn.prefix), step: torn.meta.step, reason });
+        await fence();
+        await deleteCheckpoint(store, torn.prefix);
+      },
+    });
     let startStep = 0;
     let best: BestSoFar | null = null;
     let initialWeights: InitialWeights = { kind: cfg.weights.kind, source: null };
@@ -231,7 +259,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
     }
     const resumedFromStep = ckpt ? startStep : undefined;
     if (ctx.resumeFrom) ctx.log('previous attempt reported', { ...ctx.resumeFrom });
-    await updateRunJson(store, runId, (prev) => ({
+    await updateRunJson(store, runId, fence, (prev) => ({
       runId,
       datasetId: input.datasetId,
       manifestKey: input.manifestKey,
@@ -240,7 +268,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       config: redactDeep(cfg), // stored: a signed weights URL keeps no signature
       plan,
       status: 'running',
-      attempts: [...(prev?.attempts ?? []), { startedAt: new Date().toISOString(), backend: backend.backend, backendDetail: backend.detail, resumedFromStep: resumedFromStep ?? null }],
+      attempts: [...(prev?.attempts ?? []), { startedAt: new Date().toISOString(), attempt: lease.lease.attempt, leaseGeneration: lease.lease.generation, backend: backend.backend, backendDetail: backend.detail, resumedFromStep: resumedFromStep ?? null }],
       updatedAt: new Date().toISOString(),
     }));
 
@@ -293,6 +321,9 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
         initialWeights,
         optimizer: opt ? { optimizer: opt.optimizer, phase: opt.phase, variables: opt.names } : null,
         keep: cfg.keepCheckpoints,
+        fence,
+        writer: lease.lease.generation,
+        pointer,
       });
       ctx.log('checkpoint', { why, step, key: store.uri(ref.prefix) });
     };
@@ -327,7 +358,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       lastValAuc = v.auc;
       ctx.log('validation', { epoch, step, ...v });
       if (v.auc !== null && (!best || v.auc > best.valAuc)) {
-        await saveBestWeights(store, runId, model, { step, epoch, valAuc: v.auc, configHash });
+        await saveBestWeights(store, runId, model, { step, epoch, valAuc: v.auc, configHash }, fence);
         best = { valAuc: v.auc, step };
       }
     };
@@ -443,9 +474,11 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
       result,
       createdAt: new Date().toISOString(),
     };
+    await fence();
     await saveModelToStore(model, store, mKey, { metadata: { siamface: { runId, configHash, inputSize: cfg.imageSize, exported } } });
+    await fence();
     await store.putJson(joinKey(mKey, SIAMFACE_MODEL_JSON), sidecar);
-    await updateRunJson(store, runId, (prev) => ({ ...(prev as RunJson), status: stoppedEarly ? 'stopped' : 'completed', result, updatedAt: new Date().toISOString() }));
+    await updateRunJson(store, runId, fence, (prev) => ({ ...(prev as RunJson), status: stoppedEarly ? 'stopped' : 'completed', result, updatedAt: new Date().toISOString() }));
     report({ status: stoppedEarly ? 'stopped' : 'completed' });
     return result;
   } finally {
@@ -455,9 +488,22 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   }
 }
 
-async function updateRunJson(store: ObjectStore, runId: string, update: (prev: RunJson | null) => RunJson): Promise<void> {
-  const prev = await store.getJsonIfExists<RunJson>(runJsonKey(runId));
-  await store.putJson(runJsonKey(runId), update(prev?.value ?? null));
+const RUN_JSON_TRIES = 5;
+
+/** Read-modify-write of run.json, conditional on the ETag read (and on holding the lease), so no update is lost. */
+async function updateRunJson(store: ObjectStore, runId: string, fence: () => Promise<void>, update: (prev: RunJson | null) => RunJson): Promise<void> {
+  const key = runJsonKey(runId);
+  for (let i = 0; i < RUN_JSON_TRIES; i++) {
+    const prev = await store.getJsonIfExists<RunJson>(key);
+    await fence();
+    try {
+      await store.putJson(key, update(prev?.value ?? null), prev ? { ifMatch: prev.etag } : { ifNoneMatch: '*' });
+      return;
+    } catch (err) {
+      if (!(err instanceof SiamfaceError && err.code === 'precondition_failed')) throw err;
+    }
+  }
+  throw new SiamfaceError('transient', `${store.uri(key)}: changed under every one of ${RUN_JSON_TRIES} updates`, { permanent: false });
 }
 
 const round = (x: number) => Math.round(x * 10) / 10;

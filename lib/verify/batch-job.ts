@@ -6,7 +6,9 @@
  *   scores the pairs and writes `jobs/<job>/chunks/<n>.jsonl` with ONE put when complete, so a killed
  *   worker never leaves a partial chunk, and a chunk already written is returned as it is.
  * - finalizeBatchJob: concatenates the chunks in order into results.jsonl (streamed multipart
- *   upload), checking that rows run 0..N-1 without gaps or repeats, and writes summary.json.
+ *   upload), checking that rows run 0..N-1 without gaps or repeats before the upload completes, and writes summary.json.
+ * One image's failure of any kind (refused, missing, unreachable, too slow, undecodable, faceless) is its rows' error;
+ * only failures of the job itself (its input, its objects, the model, the store) fail a chunk, which is then retried.
  */
 import { Readable } from 'node:stream';
 import type { ObjectStore } from '../storage';
@@ -130,6 +132,26 @@ function preparedOf(job: BatchJob): PreparedBatchJob {
   return { jobId: job.jobId, totalRows: job.totalRows, chunks: job.chunks, chunkSize: job.chunkSize, malformedRows: job.malformedRows, model: job.model, createdAt: job.createdAt };
 }
 
+/**
+ * A job id started again resumes the job it names: its finished chunks and cached embeddings were made with its
+ * model, threshold, detect mode and base location, so a request that changes one of them is refused (naming what
+ * changed) rather than mixing two configurations in one results file or silently ignoring the change; a batch user
+ * who wants the new settings starts a new job id. A model given by name only resumes with the pinned version, even
+ * after a promotion (pinning is what makes a resumed job's rows comparable). chunkSize is kept from the first
+ * preparation: it changes how rows are grouped, not what they say.
+ */
+function sameSettings(job: BatchJob, req: { model?: Partial<ModelRef>; threshold?: number; detect: DetectMode; baseUri?: string }): BatchJob {
+  const show = (v: unknown) => (v === undefined ? 'unset' : JSON.stringify(v));
+  const changed: string[] = [];
+  if (req.model?.name !== undefined && req.model.name !== job.model.name) changed.push(`model ${show(req.model.name)} (the job uses ${show(job.model.name)})`);
+  if (req.model?.version !== undefined && req.model.version !== job.model.version) changed.push(`model version ${req.model.version} (the job pinned ${job.model.version})`);
+  if (req.threshold !== job.threshold) changed.push(`threshold ${show(req.threshold)} (the job has ${show(job.threshold)})`);
+  if (req.detect !== job.detect) changed.push(`detect ${show(req.detect)} (the job has ${show(job.detect)})`);
+  if (req.baseUri !== job.baseUri) changed.push(`baseUri ${show(req.baseUri && displayLocation(req.baseUri))} (the job has ${show(job.baseUri && displayLocation(job.baseUri))})`);
+  if (changed.length) throw badInput(`job ${job.jobId} was prepared with other settings; this request changes ${changed.join(', ')}; use a new job id for new settings`, { changed: changed.length });
+  return job;
+}
+
 export async function prepareBatchJob(store: ObjectStore, models: ModelCache, req: PrepareBatchJobInput, ctx: RunContext, policy: InputPolicy = inputPolicyFromEnv()): Promise<PreparedBatchJob> {
   const jobId = checkJobId(req.jobId);
   const chunkSize = checkChunkSize(req.chunkSize);
@@ -140,10 +162,11 @@ export async function prepareBatchJob(store: ObjectStore, models: ModelCache, re
   const info = await src.store.head(src.key);
   if (!info) throw new SiamfaceError('not_found', `job ${jobId}: input ${src.uri} does not exist`);
 
+  const requested = { model: req.model, threshold, detect, baseUri: req.baseUri || undefined };
   // Idempotent: the same job over the same input object is prepared once (the model stays pinned).
   const existing = await store.getJsonIfExists<BatchJob>(jobJsonKey(jobId));
   if (existing) {
-    if (existing.value.input.uri === src.uri && existing.value.input.etag === info.etag) return preparedOf(existing.value);
+    if (existing.value.input.uri === src.uri && existing.value.input.etag === info.etag) return preparedOf(sameSettings(existing.value, requested));
     throw badInput(`job ${jobId} already exists for input ${existing.value.input.uri} (etag ${existing.value.input.etag}); use a new job id`);
   }
 
@@ -210,7 +233,7 @@ export async function prepareBatchJob(store: ObjectStore, models: ModelCache, re
     await store.putJson(jobJsonKey(jobId), job, { ifNoneMatch: '*' });
   } catch (err) {
     // A concurrent attempt prepared it first: use theirs (same input, so the same rows).
-    if (err instanceof SiamfaceError && err.code === 'precondition_failed') return preparedOf(await readBatchJob(store, jobId));
+    if (err instanceof SiamfaceError && err.code === 'precondition_failed') return preparedOf(sameSettings(await readBatchJob(store, jobId), requested));
     throw err;
   }
   ctx.log('batch job prepared', { jobId, rows, malformed, chunks: job.chunks, model: `${ref.name}@${ref.version}` });
@@ -362,13 +385,16 @@ export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJob
   const counts = { rows: 0, verified: 0, notVerified: 0, errors: {} as Partial<Record<BatchErrorCode, number>>, labelled: 0, correct: 0 };
   let expectedRow = 0;
 
-  // Streams chunk after chunk, checking the row sequence as it goes: exactly one line per input row.
+  // Streams chunk after chunk. Each chunk's rows are checked to be exactly its share of the input (rows start..end-1,
+  // in order, once) before its bytes reach the upload, and the total before the stream ends, so a results.jsonl
+  // that is not one line per input row is never stored (the failed stream aborts the upload).
   async function* lines(): AsyncGenerator<Buffer> {
     for (let i = 0; i < job.chunks; i++) {
       throwIfAborted(ctx.signal);
       const text = (await store.getBuffer(chunkKey(job.jobId, i))).toString('utf8');
+      const endRow = Math.min(job.totalRows, (i + 1) * job.chunkSize);
       for (const r of parseResultLines(text)) {
-        if (r.row !== expectedRow) throw new SiamfaceError('bad_input', `job ${job.jobId}: chunk ${i} has row ${r.row} where row ${expectedRow} was expected`, { permanent: true });
+        if (r.row !== expectedRow || r.row >= endRow) throw new SiamfaceError('bad_input', `job ${job.jobId}: chunk ${i} has row ${r.row} where ${expectedRow < endRow ? `row ${expectedRow}` : 'no more rows'} was expected`, { permanent: true });
         expectedRow++;
         counts.rows++;
         if ('error' in r) counts.errors[r.error.code] = (counts.errors[r.error.code] ?? 0) + 1;
@@ -381,12 +407,13 @@ export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJob
           }
         }
       }
+      if (expectedRow !== endRow) throw new SiamfaceError('bad_input', `job ${job.jobId}: chunk ${i} ends at row ${expectedRow - 1}, expected row ${endRow - 1}`, { permanent: true });
       yield Buffer.from(text.endsWith('\n') ? text : `${text}\n`);
       ctx.report({ stage: 'finalize', chunks: i + 1, of: job.chunks, rows: counts.rows });
     }
+    if (counts.rows !== job.totalRows) throw new SiamfaceError('bad_input', `job ${job.jobId}: results have ${counts.rows} rows, the input has ${job.totalRows}`, { permanent: true });
   }
   await store.upload(resultsKey(job.jobId), Readable.from(lines()), { contentType: 'application/x-ndjson' });
-  if (counts.rows !== job.totalRows) throw new SiamfaceError('bad_input', `job ${job.jobId}: results have ${counts.rows} rows, the input has ${job.totalRows}`, { permanent: true });
 
   const finished = new Date();
   const durationSec = Math.max(1e-3, (finished.getTime() - Date.parse(job.createdAt)) / 1000);

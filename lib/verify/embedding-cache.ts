@@ -2,7 +2,8 @@
  * Per-job embedding cache: each unique image of a job is read, aligned and embedded once. An
  * in-process LRU serves repeats within a worker; `jobs/<job>/embeddings/<hash>.json` serves other
  * workers and retried chunks (a chunk killed half-way keeps the embeddings it already stored).
- * Permanent per-image failures (not_found, bad_image, no_face) are cached too.
+ * Per-image failures (not_found, bad_image, no_face, forbidden, fetch_failed, timeout) are cached too: a job's row
+ * says the same whichever chunk attempt wrote it.
  */
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../storage';

@@ -3,12 +3,12 @@
  * preparation (lib/data/preprocess preprocessImage: header checks, crop or detected face aligned into
  * the model's frame, resize to the dataset's image size, JPEG), then the training loader's decode to the
  * model's input size; the caller normalises with the card's values. Per-image failures become
- * ImageError (no_face, bad_image, not_found).
+ * ImageError (no_face, bad_image, not_found, forbidden, fetch_failed, timeout).
  */
 import sharp from 'sharp';
 import type { ObjectStore } from '../storage';
-import { displayLocation, readLocation } from '../storage/open-location';
-import type { InputPolicy } from '../security/input-policy';
+import { displayLocation, FetchError, readLocation } from '../storage/open-location';
+import { inputPolicyFromEnv, POLICY_ENV, type InputPolicy } from '../security/input-policy';
 import { SiamfaceError } from '../errors';
 import { BadImageError, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, decodeForModel, orientedSize, preprocessImage, type CropMode, type FaceAligner } from '../data/preprocess';
 import { decodeRgb } from '../face/image';
@@ -17,13 +17,17 @@ import { detectLargestFace } from '../face/detector';
 import { shouldDetect, type ImagePrep } from './detection-policy';
 import type { DetectMode, FaceInfo, ImageErrorCode, ImageInput } from './types';
 
+/** Network failures of one image: worth retrying for a single verify, but a batch records them as the row's error. */
+const NETWORK_IMAGE_CODES: ReadonlySet<ImageErrorCode> = new Set(['fetch_failed', 'timeout']);
+
 export class ImageError extends SiamfaceError {
   constructor(
     readonly imageCode: ImageErrorCode,
     message: string,
     opts: { cause?: unknown; image?: string } = {},
   ) {
-    super(imageCode, message, { cause: opts.cause, details: { imageError: imageCode, image: opts.image } });
+    const network = NETWORK_IMAGE_CODES.has(imageCode);
+    super(network ? 'transient' : (imageCode as Exclude<ImageErrorCode, 'fetch_failed' | 'timeout'>), message, { cause: opts.cause, permanent: !network, details: { imageError: imageCode, image: opts.image } });
     this.name = 'ImageError';
   }
 }
@@ -35,17 +39,28 @@ export function describeInput(input: ImageInput): string {
 
 /**
  * Reads an input's bytes under the worker's policy for images (no local folders unless the operator lists some).
- * Refused -> forbidden (before any file-system access, so it says nothing about existence); missing -> not_found;
- * transient storage errors propagate (worth a retry).
+ * Refused by the policy or by the image's server (401/403, S3 AccessDenied) -> forbidden (a refused local path before
+ * any file-system access, so it says nothing about existence); missing -> not_found; an http(s) image that cannot be
+ * reached (connection refused, no DNS answer, 5xx, cut off) -> fetch_failed, or slower than the policy's limits ->
+ * timeout. Other errors, such as the job's own store being down, propagate (worth retrying the whole request).
  */
 export async function readImageBytes(input: ImageInput, opts: { store?: ObjectStore; baseUri?: string; policy?: InputPolicy } = {}): Promise<Buffer> {
   if (typeof input !== 'string') return checkedBytes(Buffer.from(input.buffer, input.byteOffset, input.byteLength), '<bytes>');
   const location = resolveAgainst(input, opts.baseUri);
   const shown = describeInput(input);
+  const policy = opts.policy ?? inputPolicyFromEnv();
+  const timeout = policy.url.imageTimeoutMs ? { ms: policy.url.imageTimeoutMs, setting: POLICY_ENV.imageTimeoutMs } : undefined;
   try {
-    return await readLocation(location, { store: opts.store, policy: opts.policy, purpose: 'image', what: 'image', maxBytes: DEFAULT_MAX_INPUT_BYTES });
+    return await readLocation(location, { store: opts.store, policy, purpose: 'image', what: 'image', maxBytes: DEFAULT_MAX_INPUT_BYTES, timeout });
   } catch (err) {
-    if (!(err instanceof SiamfaceError)) throw err;
+    if (err instanceof FetchError) throw new ImageError(err.reason === 'timeout' ? 'timeout' : 'fetch_failed', err.message, { cause: err, image: shown });
+    if (!(err instanceof SiamfaceError)) {
+      // Anything else a URL's server or the network does to one download is still that image's failure.
+      if (/^https?:\/\//i.test(location)) throw new ImageError('fetch_failed', `image ${shown}: ${(err as Error).message}`, { cause: err, image: shown });
+      throw err;
+    }
+    // A host name that does not resolve is an unreachable URL (the policy refuses it before connecting; nothing leaks).
+    if (err.code === 'forbidden' && err.details?.rule === 'dns') throw new ImageError('fetch_failed', err.message, { cause: err, image: shown });
     if (err.code === 'forbidden' || err.code === 'bad_credentials') throw new ImageError('forbidden', err.message, { cause: err, image: shown });
     if (err.code === 'not_found') throw new ImageError('not_found', err.message, { cause: err, image: shown });
     if (err.code === 'bad_input') throw new ImageError('bad_image', `cannot read ${shown}: ${err.message}`, { cause: err, image: shown });

@@ -15,9 +15,10 @@ export interface ModelRef {
 
 /**
  * Per-image failures a caller can act on; anything else is an internal or transient error. 'forbidden': the worker's
- * input policy refused the location (or its server refused access), whether or not it exists.
+ * input policy refused the location (or its server refused access), whether or not it exists. 'fetch_failed': an
+ * http(s) image could not be fetched (unreachable, no DNS answer, 5xx, cut off); 'timeout': it was too slow.
  */
-export type ImageErrorCode = 'no_face' | 'bad_image' | 'not_found' | 'forbidden';
+export type ImageErrorCode = 'no_face' | 'bad_image' | 'not_found' | 'forbidden' | 'fetch_failed' | 'timeout';
 
 export interface FaceInfo {
   box: FaceBox;

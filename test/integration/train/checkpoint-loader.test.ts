@@ -9,8 +9,11 @@ import * as tf from '@tensorflow/tfjs';
 import { useStack, type TestStack } from '../../support/stack';
 import { buildEmbeddingTower, selectBackend, serializeWeights, serializeTensors } from '../../../lib/model';
 import { IMAGENET_NORMALIZATION } from '../../../lib/model/preprocess';
-import { adamState, latestCompleteCheckpoint, pruneCheckpoints, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, CHECKPOINT_META, CHECKPOINT_WEIGHTS } from '../../../lib/train/checkpoint';
-import { checkpointPrefix, checkpointsPrefix } from '../../../lib/train/run-layout';
+import { SiamfaceError } from '../../../lib/errors';
+import type { S3Config } from '../../../lib/config';
+import { ObjectStore } from '../../../lib/storage';
+import { adamState, latestCompleteCheckpoint, newestVerifiedCheckpoint, pruneCheckpoints, readCheckpointPointer, type PointerState, restoreCheckpointOptimizer, restoreCheckpointWeights, saveCheckpoint, CHECKPOINT_META, CHECKPOINT_WEIGHTS } from '../../../lib/train/checkpoint';
+import { checkpointPointerKey, checkpointPrefix, checkpointsPrefix } from '../../../lib/train/run-layout';
 import { PairBatchLoader, ShardImageSource, loadPairs } from '../../../lib/train/data-loader';
 import { contrastiveObjective, trainStep, trainableVariables } from '../../../lib/train/siamese-step';
 import { writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
@@ -83,10 +86,69 @@ test('half-written and corrupt checkpoints are ignored; pruning keeps the newest
   await save(5, 10);
   await save(6, 10);
   await save(7, 2);
-  const left = [...new Set((await stack.store.listAll(checkpointsPrefix(runId))).map((o) => o.key.split('/')[3]))].sort();
+  const left = [...new Set((await stack.store.listAll(checkpointsPrefix(runId))).map((o) => o.key.split('/')[3]))].filter((n) => n.startsWith('ckpt-')).sort();
   // 4 and 5 pruned; 9 is unfinished but newer than the newest complete one, so it may be a write in progress.
   assert.deepEqual(left, ['ckpt-00000006', 'ckpt-00000007', 'ckpt-00000009']);
   assert.deepEqual(await pruneCheckpoints(stack.store, runId, 2), []);
+  opt.dispose();
+  model.dispose();
+});
+
+test('checkpoints have attempt-unique names; the pointer moves only by conditional write, and a resume trusts it first', async () => {
+  const { model, opt, names } = await trainedModelAndOptimizer();
+  const runId = 'pointer';
+  const save = (step: number, writer: number, pointer: PointerState) =>
+    saveCheckpoint(stack.store, { ...base, runId, step, cursor: { epoch: 0, index: step }, model, optimizer: { optimizer: opt, phase: 2, variables: names }, keep: 3, writer, pointer });
+  const stale: PointerState = { etag: null };
+  const a = await save(2, 1, stale);
+  assert.equal(a.prefix, checkpointPrefix(runId, 2, 1));
+  assert.match(a.prefix, /ckpt-00000002-g000001\/$/);
+  // Writer 2 takes over (reading the pointer after taking the lease) and checkpoints step 3.
+  const fresh: PointerState = { etag: (await readCheckpointPointer(stack.store, runId))!.etag };
+  const b = await save(3, 2, fresh);
+  // Writer 1 wakes up and checkpoints step 4: its files land under its own name, but the pointer refuses it.
+  await assert.rejects(save(4, 1, stale), (err: SiamfaceError) => {
+    assert.equal(err.code, 'lease_lost');
+    assert.match(err.message, /checkpoints\/latest\.json was moved by another trainer.*ckpt-00000004-g000001\/ is left unreferenced/);
+    return true;
+  });
+  assert.equal((await readCheckpointPointer(stack.store, runId))?.value.prefix, b.prefix);
+  const resumed = await newestVerifiedCheckpoint(stack.store, runId);
+  assert.equal(resumed?.prefix, b.prefix, "the pointer's checkpoint, not the stale writer's newer step");
+  assert.equal(resumed?.meta.step, 3);
+  // Without the pointer (a run from before it), the listing decides: newest step, newest writer first.
+  await save(4, 3, { etag: (await readCheckpointPointer(stack.store, runId))!.etag });
+  await stack.store.delete(checkpointPointerKey(runId));
+  assert.equal((await latestCompleteCheckpoint(stack.store, runId))?.prefix, checkpointPrefix(runId, 4, 3));
+  opt.dispose();
+  model.dispose();
+});
+
+/** The real store, except that meta.json reads go to an S3 endpoint where nothing listens (a network failure). */
+class MetaUnreachableStore extends ObjectStore {
+  private readonly unreachable: ObjectStore;
+  constructor(config: S3Config) {
+    super(config);
+    this.unreachable = new ObjectStore({ ...config, endpoint: 'http://127.0.0.1:9' });
+  }
+  override getJsonIfExists<T>(key: string) {
+    return key.endsWith(CHECKPOINT_META) ? this.unreachable.getJsonIfExists<T>(key) : super.getJsonIfExists<T>(key);
+  }
+}
+
+test('a transient S3 error while reading a checkpoint is an error, not "no checkpoint"', async () => {
+  const { model, opt, names } = await trainedModelAndOptimizer();
+  const runId = 'transient';
+  await saveCheckpoint(stack.store, { ...base, runId, step: 2, cursor: { epoch: 0, index: 2 }, model, optimizer: { optimizer: opt, phase: 2, variables: names }, keep: 3 });
+  const flaky = new MetaUnreachableStore(stack.s3);
+  await assert.rejects(latestCompleteCheckpoint(flaky, runId), (err: SiamfaceError) => {
+    assert.equal(err.code, 'transient');
+    assert.equal(err.permanent, false);
+    assert.match(err.message, /checkpoints\/ckpt-00000002\/meta\.json/);
+    return true;
+  });
+  await assert.rejects(newestVerifiedCheckpoint(flaky, runId), /ckpt-00000002\/meta\.json/);
+  assert.equal((await latestCompleteCheckpoint(stack.store, runId))?.meta.step, 2, 'readable again once S3 answers');
   opt.dispose();
   model.dispose();
 });

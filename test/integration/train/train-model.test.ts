@@ -9,8 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { useStack, type TestStack } from '../../support/stack';
 import { loadModelFromStore } from '../../../lib/model';
 import { localRunContext, type Progress } from '../../../lib/progress';
-import { trainModel, type SiamfaceModelJson, type TrainModelInput } from '../../../lib/train/train-model';
-import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
+import { trainModel, type SiamfaceModelJson, type TrainModelInput, type TrainModelResult } from '../../../lib/train/train-model';
+import { CHECKPOINT_WEIGHTS, latestCompleteCheckpoint, newestVerifiedCheckpoint } from '../../../lib/train/checkpoint';
 import { checkpointsPrefix, runJsonKey, stopRequestKey } from '../../../lib/train/run-layout';
 import type { TrainConfigInput } from '../../../lib/train/config';
 import { TINY_TRAIN_CONFIG, writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
@@ -54,7 +54,7 @@ test('a full run validates each epoch, keeps K checkpoints and exports a loadabl
   assert.ok(reports.some((r) => r.phase === 1) && reports.some((r) => r.phase === 2));
   assert.ok(reports.some((r) => typeof r.valAuc === 'number'));
 
-  const ckpts = [...new Set((await stack.store.listAll(checkpointsPrefix('full'))).map((o) => o.key.split('/')[3]))];
+  const ckpts = [...new Set((await stack.store.listAll(checkpointsPrefix('full'))).map((o) => o.key.split('/')[3]))].filter((n) => n.startsWith('ckpt-'));
   assert.equal(ckpts.length, 2, `kept ${ckpts}`);
   assert.equal((await latestCompleteCheckpoint(stack.store, 'full'))?.meta.step, 12);
 
@@ -78,18 +78,27 @@ test('a full run validates each epoch, keeps K checkpoints and exports a loadabl
   assert.deepEqual(again, result);
 });
 
-test('cancellation saves a checkpoint; the retry resumes and ends bit-identical to an uninterrupted run', async () => {
-  const config = { finalWeights: 'last' as const, checkpointEverySteps: 100 };
-  const reference = await trainModel(stack.store, input('ref', config), localRunContext());
+const RESUME_CONFIG = { finalWeights: 'last' as const, checkpointEverySteps: 100 };
+let referenceRun: Promise<TrainModelResult> | undefined;
+/** An uninterrupted run that resumed runs must end bit-identical to (trained once, shared). */
+const reference = () => (referenceRun ??= trainModel(stack.store, input('ref', RESUME_CONFIG), localRunContext()));
 
+/** Trains `runId` until the cancel seen at step `at` (it checkpoints there). */
+async function trainUntilCancelled(runId: string, at: number): Promise<void> {
   const abort = new AbortController();
   const ctx = localRunContext({
     signal: abort.signal,
     onReport: (p) => {
-      if ((p.step as number) === 6) abort.abort(new Error('cancelled by test'));
+      if ((p.step as number) === at) abort.abort(new Error('cancelled by test'));
     },
   });
-  await assert.rejects(trainModel(stack.store, input('cut', config), ctx), /cancelled by test/);
+  await assert.rejects(trainModel(stack.store, input(runId, RESUME_CONFIG), ctx), /cancelled by test/);
+}
+
+test('cancellation saves a checkpoint; the retry resumes and ends bit-identical to an uninterrupted run', async () => {
+  const config = RESUME_CONFIG;
+  const ref = await reference();
+  await trainUntilCancelled('cut', 6);
   const saved = await latestCompleteCheckpoint(stack.store, 'cut');
   assert.equal(saved?.meta.step, 6, 'checkpoint written at the step boundary where the cancel was seen');
   assert.equal(saved?.meta.phase, 2);
@@ -99,12 +108,41 @@ test('cancellation saves a checkpoint; the retry resumes and ends bit-identical 
   assert.equal(resumed.resumedFromStep, 6);
   assert.equal(resumed.steps, 12);
   assert.ok(Math.min(...resumedReports.map((r) => r.step as number)) >= 6, 'the step counter continues from 6');
-  const a = await stack.store.getBuffer(`${reference.modelKey}weights.bin`);
+  const a = await stack.store.getBuffer(`${ref.modelKey}weights.bin`);
   const b = await stack.store.getBuffer(`${resumed.modelKey}weights.bin`);
   assert.ok(a.equals(b), 'final weights identical to the uninterrupted run');
-  assert.deepEqual(resumed.finalMetrics, reference.finalMetrics, 'loss, AUC and lr as if never interrupted');
+  assert.deepEqual(resumed.finalMetrics, ref.finalMetrics, 'loss, AUC and lr as if never interrupted');
   const run = await stack.store.getJson<{ attempts: { resumedFromStep: number | null }[] }>(runJsonKey('cut'));
   assert.deepEqual(run.attempts.map((x) => x.resumedFromStep), [null, 6]);
+});
+
+test('a torn newest checkpoint: the resume uses the previous one, removes the torn one and still ends bit-identical', async () => {
+  const ref = await reference();
+  await trainUntilCancelled('torn', 6);
+  // Checkpoints at 4 (epoch end) and 6 (cancel). Tear 6: same size, other bytes, so only its sha256 tells.
+  const newest = await latestCompleteCheckpoint(stack.store, 'torn');
+  assert.equal(newest?.meta.step, 6);
+  const weightsKey = newest.prefix + CHECKPOINT_WEIGHTS;
+  const good = await stack.store.getBuffer(weightsKey);
+  const torn = Buffer.from(good);
+  for (let i = 0; i < torn.length; i += 97) torn[i] ^= 0xff;
+  await stack.store.putObject(weightsKey, torn);
+  assert.equal((await latestCompleteCheckpoint(stack.store, 'torn'))?.prefix, newest.prefix, 'the torn checkpoint passes the size check');
+
+  const logs: { message: string; fields?: Record<string, unknown> }[] = [];
+  const ctx = { ...localRunContext(), log: (message: string, fields?: Record<string, unknown>) => void logs.push({ message, fields }) };
+  const resumed = await trainModel(stack.store, input('torn', RESUME_CONFIG), ctx);
+  assert.equal(resumed.resumedFromStep, 4, 'resumed from the previous checkpoint');
+  assert.equal(resumed.steps, 12);
+  const skipped = logs.find((l) => /skipping a checkpoint/.test(l.message));
+  assert.equal(skipped?.fields?.step, 6);
+  assert.match(String(skipped?.fields?.reason), /does not match its checkpoint meta\.json/);
+  const a = await stack.store.getBuffer(`${ref.modelKey}weights.bin`);
+  const b = await stack.store.getBuffer(`${resumed.modelKey}weights.bin`);
+  assert.ok(a.equals(b), 'final weights identical to the uninterrupted run');
+  // Step 6 was written again whole: every checkpoint left passes its sha256 check.
+  const left = await newestVerifiedCheckpoint(stack.store, 'torn', { onSkip: (c) => assert.fail(`checkpoint ${c.prefix} still torn`) });
+  assert.equal(left?.meta.step, 12);
 });
 
 test('a stop request checkpoints, exports the best weights and returns stoppedEarly', async () => {
