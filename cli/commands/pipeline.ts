@@ -119,6 +119,22 @@ export async function followPipeline(handle: WorkflowHandle, everyMs = 5000, pri
   return result;
 }
 
+/** The human form of `pipeline status`: one line per stage, then outputs and metrics. */
+export function statusLines(st: PipelineStatus): string[] {
+  const value = (v: unknown) => (typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(4))) : typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const lines: string[] = [];
+  for (const [name, s] of Object.entries(st.stages)) {
+    const progress = s.state === 'running' && s.progress ? `  ${Object.entries(s.progress).slice(0, 8).map(([k, v]) => `${k}=${value(v)}`).join(' ')}` : '';
+    lines.push(`  ${name.padEnd(9)} ${s.state}${progress}${s.error ? `  error: ${s.error}` : ''}`);
+    // Its own line, so scripts and people find it: "stage train: attempt 1 lost its worker ...; retry pending".
+    if (s.retry) lines.push(`stage ${name}: ${s.retry}`);
+  }
+  for (const [k, v] of Object.entries(st.outputs)) lines.push(`output ${k}: ${value(v)}`);
+  for (const [k, v] of Object.entries(st.metrics)) lines.push(`metrics ${k}: ${value(v)}`);
+  if (st.stopRequested) lines.push(`stop requested: ${st.stopReason ?? 'yes'}`);
+  return lines;
+}
+
 function printResult(r: PipelineResult): void {
   const m = r.metrics as Record<string, number | undefined>;
   const fmt = (v: number | undefined) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
@@ -162,20 +178,22 @@ export function registerPipelineCommands(program: Command): void {
   pipeline
     .command('status <workflowId>')
     .description("a pipeline's stage, live progress, outputs and metrics")
-    .action(async (workflowId: string) => {
+    .option('--json', 'print {workflowId, execution, status} as JSON (status: the PipelineStatus of lib/pipeline/status.ts, null when unavailable)')
+    .action(async (workflowId: string, opts: { json?: boolean }) => {
       await withClient(async (client) => {
         const handle = client.workflow.getHandle(workflowId);
         const desc = await handle.describe().catch((err: unknown) => {
           throw err instanceof WorkflowNotFoundError ? new Error(`no workflow '${workflowId}'`) : err;
         });
-        console.log(`${workflowId}: ${desc.status.name}`);
+        let st: PipelineStatus | null = null;
         try {
-          const st = await livePipelineStatus(handle);
-          for (const [name, s] of Object.entries(st.stages)) if (s.retry) console.log(`stage ${name}: ${s.retry}`);
-          console.log(JSON.stringify(st, null, 2));
+          st = await livePipelineStatus(handle);
         } catch (err) {
-          console.log(`(status query unavailable: ${(err as Error).message})`);
+          console.error(`siamface: status query unavailable: ${(err as Error).message}`);
         }
+        if (opts.json) return console.log(JSON.stringify({ workflowId, execution: desc.status.name, status: st }));
+        console.log(`${workflowId}: ${desc.status.name}${st ? `, stage ${st.stage}` : ''}`);
+        if (st) for (const line of statusLines(st)) console.log(line);
       });
     });
 

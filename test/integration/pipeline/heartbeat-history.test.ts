@@ -21,6 +21,7 @@ import { startWorkerProcess, type WorkerProcess } from '../../support/worker-pro
 import { createSiamfaceWorker } from '../../../workers/worker-options';
 import { gpuActivities } from '../../../activities';
 import { livePipelineStatus } from '../../../cli/pipeline-status';
+import type { PipelineStatus } from '../../../lib/pipeline/status';
 import type { PipelineResult } from '../../../lib/pipeline/status';
 
 // Read by runStage's timer and by createSiamfaceWorker's heartbeat throttle.
@@ -129,10 +130,20 @@ test('a killed GPU worker shows in the status as "attempt 1 lost its worker ...;
     assert.equal(st.stages.train.attempt, 2);
     assert.ok(Number(st.stages.train.progress?.step) >= 3, 'the lost attempt\'s last progress is kept');
     console.log(`# status: ${st.stages.train.retry}`);
-    // The CLI says it too, on a line of its own above the JSON.
+    // The CLI says it too, on a line of its own; --json gives the same status as one document.
     const cli = path.resolve(__dirname, '..', '..', '..', 'cli', 'siamface.js');
     const { stdout } = await promisify(execFile)(process.execPath, [cli, 'pipeline', 'status', handle.workflowId], { env: cliEnv(stack) });
     assert.match(stdout, /^stage train: attempt 1 lost its worker .*; retry pending$/m, stdout.slice(0, 2000));
+    assert.match(stdout, /^ {2}train {5}running {2}.*step=\d+/m, stdout.slice(0, 2000));
+    const json = JSON.parse((await promisify(execFile)(process.execPath, [cli, 'pipeline', 'status', handle.workflowId, '--json'], { env: cliEnv(stack) })).stdout) as {
+      workflowId: string;
+      execution: string;
+      status: PipelineStatus;
+    };
+    assert.equal(json.workflowId, handle.workflowId);
+    assert.equal(json.execution, 'RUNNING');
+    assert.equal(json.status.stage, 'train');
+    assert.match(json.status.stages.train.retry ?? '', /lost its worker/);
   } finally {
     await handle.terminate('test done').catch(() => undefined);
   }

@@ -74,7 +74,7 @@ test('stop, cancel, then pipeline resume: the resumed run ignores the old stop r
   });
   const workflowId = `stop-resume-${Date.now()}`;
   const first = await stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId, args: [cfg] });
-  // A checkpoint in S3, not the status query (its progress arrives every 15 s): training is under way.
+  // A checkpoint in S3: training is under way and a resume has something to resume from.
   await waitFor('a first checkpoint', async () => ((await latestCompleteCheckpoint(stack.store, RUN))?.meta.step ? true : undefined));
   await first.signal('stopTraining', { reason: 'test' });
   const request = await waitFor('the stop request in S3', async () => (await stack.store.listAll(`${runPrefix(RUN)}control/`))[0]);
