@@ -13,8 +13,9 @@
  *   last). Rows that failed are left out of the metrics and counted by error code.
  */
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from '../storage';
-import { parseUri, storeForBucket } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
+import { parseUri } from '../storage/uri';
+import { storeForBucket } from '../storage/open-location';
 import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
 import { readModelCard } from '../registry/versions';

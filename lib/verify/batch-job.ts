@@ -11,8 +11,10 @@
  * only failures of the job itself (its input, its objects, the model, the store) fail a chunk, which is then retried.
  */
 import { Readable } from 'node:stream';
-import type { ObjectStore } from '../storage';
-import { displayLocation, parseUri, storeForBucket } from '../storage';
+import { LRUCache } from 'lru-cache';
+import type { ObjectStore } from '../storage/object-store';
+import { displayLocation, storeForBucket } from '../storage/open-location';
+import { parseUri } from '../storage/uri';
 import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
 import { checkS3Output, checkS3Read } from '../security/s3-scope';
 import { badInput, SiamfaceError } from '../errors';
@@ -259,7 +261,8 @@ export function summarizeRows(rows: BatchResultRow[]): Pick<ChunkSummary, 'rows'
   return s;
 }
 
-const jobCache = new Map<string, BatchJob>();
+/** Each worker reads a job's job.json once, for its 100 most recently used jobs. */
+const jobCache = new LRUCache<string, BatchJob>({ max: 100 });
 
 async function cachedJob(store: ObjectStore, jobId: string): Promise<BatchJob> {
   const key = store.uri(jobJsonKey(jobId));
@@ -267,7 +270,6 @@ async function cachedJob(store: ObjectStore, jobId: string): Promise<BatchJob> {
   if (!job) {
     job = await readBatchJob(store, jobId);
     jobCache.set(key, job);
-    if (jobCache.size > 100) jobCache.delete(jobCache.keys().next().value as string);
   }
   return job;
 }
