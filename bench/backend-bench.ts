@@ -14,7 +14,10 @@
 import { spawn } from 'node:child_process';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
-import { buildEmbeddingTower, contrastiveLoss, euclideanDistance, selectBackend } from '../lib/model';
+import { buildEmbeddingTower } from '../lib/model/tower';
+import { contrastiveLoss } from '../lib/model/losses';
+import { euclideanDistance } from '../lib/model/distance';
+import { selectBackend } from '../lib/model/backend';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 
 type Mode = 'train' | 'infer';

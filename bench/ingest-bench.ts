@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
 import { s3Config } from '../lib/config';
-import { ObjectStore } from '../lib/storage';
+import { ObjectStore } from '../lib/storage/object-store';
 import { localRunContext } from '../lib/progress';
 import { fetchDataset } from '../lib/data/fetch-dataset';
 import { shardDataset } from '../lib/data/shard-dataset';

@@ -23,7 +23,7 @@ import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import { Client, Connection } from '@temporalio/client';
-import { objectStoreFromEnv } from '../lib/storage';
+import { objectStoreFromEnv } from '../lib/storage/object-store';
 import { temporalConfig } from '../lib/config';
 import { buildPipelineInput } from '../cli/commands/pipeline';
 import { runIdFor } from '../activities/pipeline';

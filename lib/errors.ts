@@ -37,10 +37,6 @@ export const notFound = (message: string, details?: Record<string, unknown>) => 
 export const forbidden = (message: string, details?: Record<string, unknown>) => new SiamfaceError('forbidden', message, { details });
 export const transient = (message: string, cause?: unknown) => new SiamfaceError('transient', message, { cause, permanent: false });
 
-export function isPermanent(err: unknown): boolean {
-  return err instanceof SiamfaceError && err.permanent;
-}
-
 /** Where JSON.parse failed, without its message's quote of the text (messages never quote file contents). */
 export function jsonErrorPosition(err: unknown): string {
   const at = /at position (\d+)/.exec((err as Error)?.message ?? '')?.[1];

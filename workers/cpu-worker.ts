@@ -1,7 +1,7 @@
 /** CPU worker: workflows plus the data, evaluation, promotion and verification activities (queue siamface-cpu). */
 import { cpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
-import { objectStoreFromEnv } from '../lib/storage';
+import { objectStoreFromEnv } from '../lib/storage/object-store';
 import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, runWorker } from './worker-options';
 

@@ -4,7 +4,7 @@
  */
 import { gpuActivities } from '../activities';
 import { TASK_QUEUES } from '../lib/config';
-import { objectStoreFromEnv } from '../lib/storage';
+import { objectStoreFromEnv } from '../lib/storage/object-store';
 import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, runWorker } from './worker-options';
 import { selectBackend } from '../lib/model/backend';

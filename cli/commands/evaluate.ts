@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { TASK_QUEUES } from '../../lib/config';
 import { badInput } from '../../lib/errors';
-import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage';
+import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
 import { checkDetectMode } from '../../lib/verify/detection-policy';
 import type { EvaluationSummary } from '../../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../../workflows/evaluate-model';

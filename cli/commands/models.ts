@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage';
+import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
 import { badInput } from '../../lib/errors';
 import { listModelCards, listModelNames, readModelCard } from '../../lib/registry/versions';
 import { readProduction } from '../../lib/registry/production';

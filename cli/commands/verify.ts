@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TASK_QUEUES } from '../../lib/config';
 import { badInput, SiamfaceError } from '../../lib/errors';
-import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage';
+import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
 import { ModelCache, type EnginePreference } from '../../lib/verify/model-cache';
 import { verifyPair } from '../../lib/verify/verify-pair';
 import { checkDetectMode } from '../../lib/verify/detection-policy';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { SPLITS, type Split } from './celeba-partition';
 import { csvField } from './csv';
 import type { DatasetManifest } from './dataset-manifest';

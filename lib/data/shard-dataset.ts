@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { SPLITS, parseEvalPartition, reportPartitionByIdentity, type Split } from './celeba-partition';
 import type { DatasetManifest, ShardConfig, ShardListing } from './dataset-manifest';
 import { parseIdentityFile } from './identity-file';

@@ -26,7 +26,7 @@
  */
 import { createHash } from 'node:crypto';
 import { SiamfaceError } from '../errors';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { shardSetPrefix } from './sources';
 
 export interface ShardEntry {

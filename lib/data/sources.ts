@@ -103,7 +103,6 @@ export function datasetIdFor(source: DatasetSource, explicit?: string): string {
   return `${prefix}-${sourceHash(source).slice(0, 12)}`;
 }
 
-export const datasetPrefix = (datasetId: string) => `datasets/${datasetId}`;
 export const rawPrefix = (datasetId: string) => `datasets/${datasetId}/raw/`;
 export const rawManifestKey = (datasetId: string) => `datasets/${datasetId}/raw/_manifest.json`;
 /**

@@ -13,8 +13,9 @@
  *   last). Rows that failed are left out of the metrics and counted by error code.
  */
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from '../storage';
-import { parseUri, storeForBucket } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
+import { parseUri } from '../storage/uri';
+import { storeForBucket } from '../storage/open-location';
 import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
 import { readModelCard } from '../registry/versions';
@@ -23,7 +24,8 @@ import { checkDetectMode } from '../verify/detection-policy';
 import { csvHeader, DEFAULT_COLUMNS, formatOf, parseRow, readLines, type CsvColumns, type BatchInputFormat } from '../verify/batch-input';
 import { parseResultLines } from '../verify/batch-job';
 import { resultsKey } from '../verify/job-layout';
-import type { BatchErrorCode, DetectMode, ModelRef } from '../verify/types';
+import { errorTotal, tallyRows, type ErrorCounts } from '../verify/row-tally';
+import type { DetectMode, ModelRef } from '../verify/types';
 import { buildEvalReport } from './evaluate-pairs';
 import { writeEvalReportAt, type EvalReportKeys } from './report-store';
 import type { EvalReport, HeadlineMetrics, ScoredPair } from './types';
@@ -59,7 +61,7 @@ export interface EvaluationSummary {
   rows: number;
   /** Rows with both images embedded: the pairs the metrics are measured on. */
   scored: number;
-  errors: { total: number; byCode: Partial<Record<BatchErrorCode, number>> };
+  errors: { total: number; byCode: ErrorCounts };
   metrics: HeadlineMetrics;
   /** The model's threshold (chosen on its own validation pairs) and how it does here. */
   threshold: { value: number; accuracy: number; tar: number; far: number };
@@ -132,14 +134,10 @@ export async function scoreEvaluation(store: ObjectStore, req: ScoreEvaluationIn
   if (!modelReport?.value.distances?.val?.length) {
     throw badInput(`model ${req.model.name} v${req.model.version}: its evaluation report ${store.uri(card.evaluation.reportKey)} has no validation distances to take the threshold from`);
   }
+  const results = parseResultLines((await store.getBuffer(resultsKey(req.evalId))).toString('utf8'));
+  const { rows, errors: byCode } = tallyRows(results);
   const test: ScoredPair[] = [];
-  const byCode: Partial<Record<BatchErrorCode, number>> = {};
-  let rows = 0;
-  for (const r of parseResultLines((await store.getBuffer(resultsKey(req.evalId))).toString('utf8'))) {
-    rows++;
-    if ('error' in r) byCode[r.error.code] = (byCode[r.error.code] ?? 0) + 1;
-    else if (r.label === 0 || r.label === 1) test.push({ a: r.a, b: r.b, label: r.label, distance: r.distance });
-  }
+  for (const r of results) if (!('error' in r) && (r.label === 0 || r.label === 1)) test.push({ a: r.a, b: r.b, label: r.label, distance: r.distance });
   throwIfAborted(ctx.signal);
   if (!test.some((p) => p.label === 1) || !test.some((p) => p.label === 0)) {
     throw badInput(`evaluation ${req.evalId}: after per-row errors (${JSON.stringify(byCode)}) ${test.length} scored pairs are left, not both classes; nothing to measure`);
@@ -149,7 +147,6 @@ export async function scoreEvaluation(store: ObjectStore, req: ScoreEvaluationIn
     lineage: { run: card.parentRun, model: `${req.model.name}@${req.model.version}`, dataset: req.input },
   });
   const keys: EvalReportKeys = await writeEvalReportAt(store, prefix, report);
-  const errorsTotal = Object.values(byCode).reduce((a, b) => a + (b ?? 0), 0);
   const summary: EvaluationSummary = {
     evalId: req.evalId,
     model: req.model,
@@ -157,7 +154,7 @@ export async function scoreEvaluation(store: ObjectStore, req: ScoreEvaluationIn
     detect: req.detect,
     rows,
     scored: test.length,
-    errors: { total: errorsTotal, byCode },
+    errors: { total: errorTotal(byCode), byCode },
     metrics: report.metrics,
     threshold: { value: report.threshold.value, accuracy: report.test.accuracy, tar: report.test.tar, far: report.test.far },
     reportKey: keys.report,

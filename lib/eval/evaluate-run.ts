@@ -3,7 +3,7 @@
  * the given embedder and writes `runs/<run>/eval/`. Skips the work when a report for the same pairs exists.
  */
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import type { RunContext } from '../progress';
 import { loadPairs } from '../train/data-loader';
 import { evaluatePairs } from './evaluate-pairs';

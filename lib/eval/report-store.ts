@@ -1,5 +1,5 @@
 /** Writes and reads the evaluation report under `runs/<run>/eval/`. */
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { badInput } from '../errors';
 import { renderReportHtml, reportPlots } from './report-html';
 import type { EvalReport } from './types';

@@ -7,8 +7,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { badInput, notFound } from '../errors';
-import type { ObjectStore } from '../storage';
-import { joinKey } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
+import { joinKey } from '../storage/uri';
 import './layers'; // registers the custom layers so saved towers deserialise
 
 /** A tensor with a stable name (tfjs-core's NamedTensor, not re-exported by @tensorflow/tfjs). */
@@ -28,11 +28,6 @@ export const MODEL_JSON = 'model.json';
 export const WEIGHTS_BIN = 'weights.bin';
 
 export interface SaveModelOptions {
-  /**
-   * 'float16' stores float32 weights as IEEE half floats (tf.io weight quantisation: half the
-   * size, about 3 significant digits; tfjs dequantises on load). Default 'float32' (exact).
-   */
-  weightDtype?: 'float32' | 'float16';
   /** Extra JSON kept in model.json under `userDefinedMetadata` (config, lineage). */
   metadata?: Record<string, unknown>;
 }
@@ -46,61 +41,6 @@ interface ModelJson {
   userDefinedMetadata?: Record<string, unknown>;
 }
 
-// --- float16 ------------------------------------------------------------------------------
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float32 -> IEEE 754 binary16 bits, round to nearest even, with overflow to infinity. */
-function toHalfBits(value: number): number {
-  f32[0] = value;
-  const x = u32[0];
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // Inf / NaN
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00; // overflow
-  if (e <= 0) {
-    if (e < -10) return sign; // underflow to zero
-    mant |= 0x800000; // subnormal half
-    const shift = 14 - e;
-    const half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    return sign | (half + (rem > mid || (rem === mid && half & 1) ? 1 : 0));
-  }
-  const half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  // Rounding may carry into the exponent, which is still the correctly rounded value.
-  return sign | (half + (rem > 0x1000 || (rem === 0x1000 && half & 1) ? 1 : 0));
-}
-
-function quantizeFloat16(artifacts: tf.io.ModelArtifacts): tf.io.ModelArtifacts {
-  const specs = artifacts.weightSpecs ?? [];
-  const src = Buffer.from(concatBuffers(artifacts.weightData));
-  const parts: Buffer[] = [];
-  const outSpecs: tf.io.WeightsManifestEntry[] = [];
-  let offset = 0;
-  for (const spec of specs) {
-    const n = spec.shape.reduce((a, b) => a * b, 1);
-    const bytes = n * bytesPerValue(spec);
-    if (spec.dtype === 'float32' && !spec.quantization) {
-      const values = new Float32Array(src.buffer.slice(src.byteOffset + offset, src.byteOffset + offset + bytes));
-      const half = new Uint16Array(n);
-      for (let i = 0; i < n; i++) half[i] = toHalfBits(values[i]);
-      parts.push(Buffer.from(half.buffer));
-      outSpecs.push({ ...spec, quantization: { dtype: 'float16' } });
-    } else {
-      parts.push(src.subarray(offset, offset + bytes));
-      outSpecs.push(spec);
-    }
-    offset += bytes;
-  }
-  const data = Buffer.concat(parts);
-  return { ...artifacts, weightSpecs: outSpecs, weightData: arrayBufferOf(data) };
-}
-
 function concatBuffers(data: tf.io.ModelArtifacts['weightData']): ArrayBuffer {
   if (data == null) return new ArrayBuffer(0);
   if (Array.isArray(data)) {
@@ -111,8 +51,7 @@ function concatBuffers(data: tf.io.ModelArtifacts['weightData']): ArrayBuffer {
 
 // --- artifacts <-> files -------------------------------------------------------------------
 
-function toFiles(artifacts: tf.io.ModelArtifacts, opts: SaveModelOptions): { json: string; weights: Buffer } {
-  const a = opts.weightDtype === 'float16' ? quantizeFloat16(artifacts) : artifacts;
+function toFiles(a: tf.io.ModelArtifacts, opts: SaveModelOptions): { json: string; weights: Buffer } {
   const model: ModelJson = {
     format: 'layers-model',
     generatedBy: `siamface (TensorFlow.js ${tf.version.tfjs})`,
@@ -218,12 +157,6 @@ export async function saveModelToStore(model: tf.LayersModel, store: ObjectStore
 
 export async function loadModelFromStore(store: ObjectStore, prefix: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(objectStoreHandler(store, prefix));
-}
-
-/** The userDefinedMetadata saved with a model (config, lineage), without building the model. */
-export async function readModelMetadata(handler: tf.io.IOHandler): Promise<Record<string, unknown> | undefined> {
-  if (!handler.load) throw new Error('readModelMetadata: handler cannot load');
-  return (await handler.load()).userDefinedMetadata as Record<string, unknown> | undefined;
 }
 
 // --- weights only (checkpoints) ------------------------------------------------------------

@@ -10,7 +10,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { badInput, notFound, SiamfaceError } from '../errors';
-import { ObjectStore, parseUri, readLocation } from '../storage';
+import { ObjectStore } from '../storage/object-store';
+import { parseUri } from '../storage/uri';
+import { readLocation } from '../storage/open-location';
 import { checkLocation } from '../security/check-location';
 import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
 

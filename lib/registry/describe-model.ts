@@ -3,7 +3,7 @@
  * card: from the `userDefinedMetadata` the trainer saves in `runs/<run>/model/model.json`, falling back
  * to the pipeline config for anything missing.
  */
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocess';
 import type { ModelDescription } from './model-card';
 import { runModelPrefix } from './keys';

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import type { RunContext } from '../progress';
 import { loadModelFromStore } from '../model/io';
 import { ensureBackend } from '../model/backend';

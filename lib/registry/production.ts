@@ -4,7 +4,7 @@
  * the ETag read, If-None-Match '*' when there is none yet), so of two concurrent changes one fails
  * with 'precondition_failed' instead of silently overwriting the other.
  */
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { SiamfaceError, badInput } from '../errors';
 import { checkVersion, productionKey } from './keys';
 

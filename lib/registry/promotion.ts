@@ -8,7 +8,7 @@
  * from different pairs. Re-evaluating production on the candidate's pairs needs the embedder and the
  * data, which belong to the evaluate stage: evaluate both on one pair set, then promote.
  */
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { SiamfaceError, badInput } from '../errors';
 import type { HeadlineMetrics } from '../eval/types';
 import type { ModelCard } from './model-card';

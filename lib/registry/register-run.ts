@@ -1,5 +1,5 @@
 /** The promote stage: publish a run's model as a new version, then apply the promotion rule to it. */
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import type { RunContext } from '../progress';
 import { readEvalReport } from '../eval/report-store';
 import type { ModelDescription } from './model-card';

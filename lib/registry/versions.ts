@@ -3,7 +3,7 @@
  * Version numbers are claimed with a conditional create of the card (If-None-Match '*'), so concurrent
  * publishers never share a number: the loser of a race simply tries the next one.
  */
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { SiamfaceError, badInput, notFound } from '../errors';
 import type { RunContext } from '../progress';
 import { throwIfAborted } from '../progress';

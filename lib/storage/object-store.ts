@@ -254,10 +254,6 @@ export class ObjectStore {
   }
 }
 
-export function createObjectStore(config: S3Config): ObjectStore {
-  return new ObjectStore(config);
-}
-
 export function objectStoreFromEnv(env: NodeJS.ProcessEnv = process.env): ObjectStore {
   return new ObjectStore(s3Config(env));
 }

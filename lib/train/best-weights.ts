@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type * as tf from '@tensorflow/tfjs';
 import { SiamfaceError } from '../errors';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { restoreWeights, serializeWeights } from '../model/io';
 import type { BlobRef } from './checkpoint';
 import { bestPrefix } from './run-layout';

@@ -18,7 +18,7 @@
 import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { SiamfaceError } from '../errors';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { deserializeTensors, restoreWeights, serializeTensors, serializeWeights, type NamedTensor } from '../model/io';
 import type { DataCursor } from './data-loader';
 import { checkpointPointerKey, checkpointPrefix, checkpointsPrefix } from './run-layout';

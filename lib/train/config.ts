@@ -5,7 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { badInput } from '../errors';
-import { BACKEND_PREFERENCES, resolveModelConfig, type BackendPreference, type ModelConfig } from '../model';
+import { BACKEND_PREFERENCES, type BackendPreference } from '../model/backend';
+import { resolveModelConfig, type ModelConfig } from '../model/tower';
 import { BACKBONES, backboneSpec, type BackboneName } from '../model/backbones';
 import { DENSENET121_NOTOP_URL } from '../model/keras-weights';
 import { stableJson } from '../data/sources';

@@ -14,9 +14,10 @@
  */
 import { createHash } from 'node:crypto';
 import sharp from 'sharp';
+import { LRUCache } from 'lru-cache';
 import * as tf from '@tensorflow/tfjs';
 import { SiamfaceError, badInput } from '../errors';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { splitCsvLine } from '../data/csv';
 import { seededRandom } from '../data/pairs';
 import { readShardIndex, type LocatedShardEntry } from '../data/shard-format';
@@ -143,7 +144,8 @@ export interface SourceStats {
 export class ShardImageSource {
   private readonly entries = new Map<string, LocatedShardEntry & { split: string }>();
   private readonly shardTars = new Map<string, Promise<Buffer>>();
-  private readonly decoded = new Map<string, Buffer>();
+  /** Absent when decodedCacheImages is 0 (no caching). */
+  private readonly decoded: LRUCache<string, Buffer> | undefined;
   private readonly decoding = new Map<string, Promise<Buffer>>();
   readonly stats: SourceStats;
 
@@ -154,6 +156,7 @@ export class ShardImageSource {
     mode: SourceStats['mode'],
   ) {
     this.stats = { images: 0, shards: shardIndexes.size, mode, decodes: 0, cacheHits: 0, bytesRead: 0 };
+    this.decoded = opts.decodedCacheImages > 0 ? new LRUCache({ max: opts.decodedCacheImages }) : undefined;
   }
 
   /** Indexes the shards of the manifest's splits (one small GET per shard). */
@@ -250,11 +253,8 @@ export class ShardImageSource {
 
   /** RGB bytes (imageSize x imageSize x 3) of one image; cached. */
   async rgb(imageId: string): Promise<Buffer> {
-    const hit = this.decoded.get(imageId);
+    const hit = this.decoded?.get(imageId);
     if (hit) {
-      // Re-insert: Map order is the LRU order.
-      this.decoded.delete(imageId);
-      this.decoded.set(imageId, hit);
       this.stats.cacheHits++;
       return hit;
     }
@@ -277,17 +277,14 @@ export class ShardImageSource {
       throw new SiamfaceError('bad_input', `cannot decode image '${imageId}' from ${this.store.uri(entry.shard)} at ${entry.offset}: ${(err as Error).message}`);
     }
     this.stats.decodes++;
-    if (this.opts.decodedCacheImages > 0) {
-      this.decoded.set(imageId, rgb);
-      while (this.decoded.size > this.opts.decodedCacheImages) this.decoded.delete(this.decoded.keys().next().value as string);
-    }
+    this.decoded?.set(imageId, rgb);
     return rgb;
   }
 
   /** Releases cached shards and images. */
   clear(): void {
     this.shardTars.clear();
-    this.decoded.clear();
+    this.decoded?.clear();
   }
 }
 

@@ -10,7 +10,7 @@
  */
 import { hostname } from 'node:os';
 import { SiamfaceError, transient } from '../errors';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { leaseKey } from './run-layout';
 
 export interface LeaseJson {

@@ -4,7 +4,8 @@
  * construction and batch-norm sees one batch.
  */
 import * as tf from '@tensorflow/tfjs';
-import { contrastiveLoss, cosineDistillationLoss, euclideanDistance, marginSoftmaxLoss } from '../model';
+import { contrastiveLoss, cosineDistillationLoss, marginSoftmaxLoss } from '../model/losses';
+import { euclideanDistance } from '../model/distance';
 import { rocAuc } from '../eval/metrics';
 import type { LossConfig } from './config';
 

@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import type { DatasetManifest, ShardListing } from '../data/dataset-manifest';
 import { stableJson } from '../data/sources';
 import { readShardIndex } from '../data/shard-format';

@@ -5,7 +5,7 @@
  * weights: the backbone's published ones, a Keras ImageNet file, or the seeded random init.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import type { RunContext } from '../progress';
 import { buildEmbeddingTower, type ModelConfig } from '../model/tower';
 import { cosineClassifier } from '../model/layers';

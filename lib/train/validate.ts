@@ -1,6 +1,6 @@
 /** Per-epoch validation: ROC AUC of the tower's distances on the val pairs (no augmentation). */
 import * as tf from '@tensorflow/tfjs';
-import { euclideanDistanceOf } from '../model';
+import { euclideanDistanceOf } from '../model/distance';
 import { preprocessRgbBytes, type Normalization } from '../model/preprocess';
 import type { LabelledPair, ShardImageSource } from './data-loader';
 import { aucOrNull, embed } from './siamese-step';

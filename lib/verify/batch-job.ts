@@ -11,8 +11,10 @@
  * only failures of the job itself (its input, its objects, the model, the store) fail a chunk, which is then retried.
  */
 import { Readable } from 'node:stream';
-import type { ObjectStore } from '../storage';
-import { displayLocation, parseUri, storeForBucket } from '../storage';
+import { LRUCache } from 'lru-cache';
+import type { ObjectStore } from '../storage/object-store';
+import { displayLocation, storeForBucket } from '../storage/open-location';
+import { parseUri } from '../storage/uri';
 import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
 import { checkS3Output, checkS3Read } from '../security/s3-scope';
 import { badInput, SiamfaceError } from '../errors';
@@ -27,7 +29,8 @@ import { chunkKey, checkJobId, jobJsonKey, resultsKey, summaryKey } from './job-
 import { JobEmbeddingCache, mapLimit, type CachedEmbedding } from './embedding-cache';
 import { ImageError, prepareImage, readImageBytes, resolveAgainst } from './prepare-image';
 import { checkThreshold, decide, embedPrepared } from './verify-pair';
-import type { BatchErrorCode, BatchResultRow, DetectMode, ModelRef } from './types';
+import type { BatchResultRow, DetectMode, ModelRef } from './types';
+import { countRow, emptyTally, errorTotal, tallyRows, type ErrorCounts } from './row-tally';
 
 export interface PrepareBatchJobInput {
   jobId: string;
@@ -79,7 +82,7 @@ export interface ChunkSummary {
   rows: number;
   verified: number;
   notVerified: number;
-  errors: Partial<Record<BatchErrorCode, number>>;
+  errors: ErrorCounts;
   /** Images embedded by this call / taken from the job's cache (0 and 0 when the chunk existed). */
   imagesEmbedded: number;
   imagesCached: number;
@@ -92,7 +95,7 @@ export interface BatchSummary {
   rows: number;
   verified: number;
   notVerified: number;
-  errors: { total: number; byCode: Partial<Record<BatchErrorCode, number>> };
+  errors: { total: number; byCode: ErrorCounts };
   /** Rows with a label: accuracy of the decisions on them. */
   labelled: { rows: number; correct: number; accuracy: number | null };
   startedAt: string;
@@ -249,17 +252,12 @@ export interface VerifyChunkInput {
 }
 
 export function summarizeRows(rows: BatchResultRow[]): Pick<ChunkSummary, 'rows' | 'verified' | 'notVerified' | 'errors'> {
-  const s = { rows: 0, verified: 0, notVerified: 0, errors: {} as Partial<Record<BatchErrorCode, number>> };
-  for (const r of rows) {
-    s.rows++;
-    if ('error' in r) s.errors[r.error.code] = (s.errors[r.error.code] ?? 0) + 1;
-    else if (r.verified) s.verified++;
-    else s.notVerified++;
-  }
-  return s;
+  const { rows: n, verified, notVerified, errors } = tallyRows(rows);
+  return { rows: n, verified, notVerified, errors };
 }
 
-const jobCache = new Map<string, BatchJob>();
+/** Each worker reads a job's job.json once, for its 100 most recently used jobs. */
+const jobCache = new LRUCache<string, BatchJob>({ max: 100 });
 
 async function cachedJob(store: ObjectStore, jobId: string): Promise<BatchJob> {
   const key = store.uri(jobJsonKey(jobId));
@@ -267,7 +265,6 @@ async function cachedJob(store: ObjectStore, jobId: string): Promise<BatchJob> {
   if (!job) {
     job = await readBatchJob(store, jobId);
     jobCache.set(key, job);
-    if (jobCache.size > 100) jobCache.delete(jobCache.keys().next().value as string);
   }
   return job;
 }
@@ -382,7 +379,7 @@ export interface FinalizeBatchJobInput {
 
 export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJobInput, ctx: RunContext, policy: InputPolicy = inputPolicyFromEnv()): Promise<BatchSummary> {
   const job = await readBatchJob(store, checkJobId(req.jobId));
-  const counts = { rows: 0, verified: 0, notVerified: 0, errors: {} as Partial<Record<BatchErrorCode, number>>, labelled: 0, correct: 0 };
+  const counts = emptyTally();
   let expectedRow = 0;
 
   // Streams chunk after chunk. Each chunk's rows are checked to be exactly its share of the input (rows start..end-1,
@@ -396,16 +393,7 @@ export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJob
       for (const r of parseResultLines(text)) {
         if (r.row !== expectedRow || r.row >= endRow) throw new SiamfaceError('bad_input', `job ${job.jobId}: chunk ${i} has row ${r.row} where ${expectedRow < endRow ? `row ${expectedRow}` : 'no more rows'} was expected`, { permanent: true });
         expectedRow++;
-        counts.rows++;
-        if ('error' in r) counts.errors[r.error.code] = (counts.errors[r.error.code] ?? 0) + 1;
-        else {
-          if (r.verified) counts.verified++;
-          else counts.notVerified++;
-          if (r.label !== undefined) {
-            counts.labelled++;
-            if ((r.label === 1) === r.verified) counts.correct++;
-          }
-        }
+        countRow(counts, r);
       }
       if (expectedRow !== endRow) throw new SiamfaceError('bad_input', `job ${job.jobId}: chunk ${i} ends at row ${expectedRow - 1}, expected row ${endRow - 1}`, { permanent: true });
       yield Buffer.from(text.endsWith('\n') ? text : `${text}\n`);
@@ -417,14 +405,13 @@ export async function finalizeBatchJob(store: ObjectStore, req: FinalizeBatchJob
 
   const finished = new Date();
   const durationSec = Math.max(1e-3, (finished.getTime() - Date.parse(job.createdAt)) / 1000);
-  const errorsTotal = Object.values(counts.errors).reduce((a, b) => a + (b ?? 0), 0);
   const summary: BatchSummary = {
     jobId: job.jobId,
     model: job.model,
     rows: counts.rows,
     verified: counts.verified,
     notVerified: counts.notVerified,
-    errors: { total: errorsTotal, byCode: counts.errors },
+    errors: { total: errorTotal(counts.errors), byCode: counts.errors },
     labelled: { rows: counts.labelled, correct: counts.correct, accuracy: counts.labelled ? counts.correct / counts.labelled : null },
     startedAt: job.createdAt,
     finishedAt: finished.toISOString(),

@@ -6,7 +6,8 @@
  * says the same whichever chunk attempt wrote it.
  */
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from '../storage';
+import { LRUCache } from 'lru-cache';
+import type { ObjectStore } from '../storage/object-store';
 import { embeddingsPrefix } from './job-layout';
 import type { ImageErrorCode } from './types';
 import { displayLocation } from '../storage/open-location';
@@ -20,14 +21,15 @@ interface StoredEmbedding {
   error?: { code: ImageErrorCode; message: string };
 }
 
-const MAX_LOCAL = 50_000;
+/** The worker's in-process layer, shared by all jobs (keys start with the job id). */
+export type LocalEmbeddings = LRUCache<string, CachedEmbedding>;
+const processLocal: LocalEmbeddings = new LRUCache({ max: 50_000 });
 
 export class JobEmbeddingCache {
-  private static readonly local = new Map<string, CachedEmbedding>();
-
   constructor(
     private readonly store: ObjectStore,
     private readonly jobId: string,
+    private readonly local: LocalEmbeddings = processLocal,
   ) {}
 
   private key(location: string): string {
@@ -43,7 +45,7 @@ export class JobEmbeddingCache {
     const found = new Map<string, CachedEmbedding>();
     const remote: string[] = [];
     for (const loc of locations) {
-      const hit = JobEmbeddingCache.local.get(this.localKey(loc));
+      const hit = this.local.get(this.localKey(loc));
       if (hit) found.set(loc, hit);
       else remote.push(loc);
     }
@@ -66,9 +68,7 @@ export class JobEmbeddingCache {
   }
 
   private remember(loc: string, entry: CachedEmbedding): void {
-    const local = JobEmbeddingCache.local;
-    local.set(this.localKey(loc), entry);
-    while (local.size > MAX_LOCAL) local.delete(local.keys().next().value as string);
+    this.local.set(this.localKey(loc), entry);
   }
 }
 

@@ -5,7 +5,8 @@
  * export, else tfjs (the fallback; always possible, since every version keeps its tfjs files).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ObjectStore } from '../storage';
+import { LRUCache } from 'lru-cache';
+import type { ObjectStore } from '../storage/object-store';
 import { badInput, notFound, SiamfaceError } from '../errors';
 import { loadModelFromStore } from '../model/io';
 import { ensureBackend } from '../model/backend';
@@ -48,7 +49,7 @@ export interface ModelCacheOptions {
 export const DEFAULT_MODEL_NAME = 'siamface';
 
 export class ModelCache {
-  private readonly models = new Map<string, Promise<ServingModel>>();
+  private readonly models: LRUCache<string, Promise<ServingModel>>;
   private readonly productions = new Map<string, { version: number; readAt: number }>();
   private chosenDefault: { name: string; readAt: number } | undefined;
   private readonly opts: Required<Omit<ModelCacheOptions, 'log' | 'now' | 'defaultName'>> & Pick<ModelCacheOptions, 'log' | 'defaultName'> & { now: () => number };
@@ -68,6 +69,14 @@ export class ModelCache {
       log: options.log,
       now: options.now ?? Date.now,
     };
+    if (!Number.isInteger(this.opts.maxModels) || this.opts.maxModels < 1) throw badInput(`maxModels must be a positive integer, got ${this.opts.maxModels}`);
+    this.models = new LRUCache({
+      max: this.opts.maxModels,
+      // An evicted model may still serve in-flight requests: release its native memory a while later.
+      dispose: (entry, _key, reason) => {
+        if (reason === 'evict') entry.then((m) => setTimeout(() => void releaseModel(m), 60_000).unref()).catch(() => undefined);
+      },
+    });
   }
 
   /** The model a request that names none gets (see ModelCacheOptions.defaultName). */
@@ -116,27 +125,13 @@ export class ModelCache {
   async get(ref?: Partial<ModelRef>): Promise<ServingModel> {
     const { name, version } = await this.resolve(ref);
     const key = `${name}@${version}`;
-    let entry = this.models.get(key);
-    if (entry) {
-      // Map order is the LRU order: move to the end.
-      this.models.delete(key);
-      this.models.set(key, entry);
-      return entry;
-    }
-    entry = this.load(name, version);
-    this.models.set(key, entry);
-    entry.catch(() => this.models.delete(key));
-    this.evict();
-    return entry;
-  }
-
-  private evict(): void {
-    while (this.models.size > this.opts.maxModels) {
-      const [key, oldest] = this.models.entries().next().value as [string, Promise<ServingModel>];
-      this.models.delete(key);
-      // Give in-flight requests time to finish with it before releasing native memory.
-      oldest.then((m) => setTimeout(() => void releaseModel(m), 60_000).unref()).catch(() => undefined);
-    }
+    const cached = this.models.get(key);
+    if (cached) return cached;
+    const loading = this.load(name, version);
+    this.models.set(key, loading);
+    // A failed load is forgotten (unless already replaced), so the next request tries again.
+    loading.catch(() => this.models.peek(key) === loading && this.models.delete(key));
+    return loading;
   }
 
   private async load(name: string, version: number): Promise<ServingModel> {

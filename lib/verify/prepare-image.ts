@@ -6,7 +6,7 @@
  * ImageError (no_face, bad_image, not_found, forbidden, fetch_failed, timeout).
  */
 import sharp from 'sharp';
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import { displayLocation, FetchError, readLocation } from '../storage/open-location';
 import { inputPolicyFromEnv, POLICY_ENV, type InputPolicy } from '../security/input-policy';
 import { SiamfaceError } from '../errors';

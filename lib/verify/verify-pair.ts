@@ -1,5 +1,5 @@
 /** verify: two images -> same person or not, with distance, threshold, calibrated confidence and timings. */
-import type { ObjectStore } from '../storage';
+import type { ObjectStore } from '../storage/object-store';
 import type { InputPolicy } from '../security/input-policy';
 import { badInput } from '../errors';
 import { preprocessRgbBytes } from '../model/preprocess';

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ObjectStore } from '../../../lib/storage';
+import type { ObjectStore } from '../../../lib/storage/object-store';
 import { SPLITS, type Split } from '../../../lib/data/celeba-partition';
 import type { DatasetManifest } from '../../../lib/data/dataset-manifest';
 import { splitCsvLine } from '../../../lib/data/csv';

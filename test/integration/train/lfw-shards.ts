@@ -5,7 +5,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { ObjectStore } from '../../../lib/storage';
+import type { ObjectStore } from '../../../lib/storage/object-store';
 import type { TrainConfigInput } from '../../../lib/train/config';
 import { SHARED_DATA } from '../../support/shared-data';
 import { preprocessImage, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, SHARD_JPEG_QUALITY } from '../../../lib/data/preprocess';

@@ -9,7 +9,7 @@ import { useStack, type TestStack } from '../../support/stack';
 import { SiamfaceError } from '../../../lib/errors';
 import type { S3Config } from '../../../lib/config';
 import { localRunContext, type Progress } from '../../../lib/progress';
-import { ObjectStore } from '../../../lib/storage';
+import { ObjectStore } from '../../../lib/storage/object-store';
 import { RunLease, type LeaseJson } from '../../../lib/train/lease';
 import { leaseKey, runJsonKey, runPrefix } from '../../../lib/train/run-layout';
 import { newestVerifiedCheckpoint } from '../../../lib/train/checkpoint';

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { useStack, type TestStack } from '../../support/stack';
-import { loadModelFromStore } from '../../../lib/model';
+import { loadModelFromStore } from '../../../lib/model/io';
 import { localRunContext, type Progress } from '../../../lib/progress';
 import { trainModel, type SiamfaceModelJson, type TrainModelInput, type TrainModelResult } from '../../../lib/train/train-model';
 import { CHECKPOINT_WEIGHTS, latestCompleteCheckpoint, newestVerifiedCheckpoint } from '../../../lib/train/checkpoint';

@@ -7,7 +7,7 @@ import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { SiamfaceError } from '../../../lib/errors';
 import { listArchive, readArchive, safeEntryPath } from '../../../lib/data/archive';
-import { readAll } from '../../../lib/storage';
+import { readAll } from '../../../lib/storage/object-store';
 import { writeZip } from '../../support/zip-writer';
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-archive-test-'));

@@ -8,7 +8,7 @@ import { buildDenseNet } from '../../../lib/model/densenet';
 import { buildEmbeddingTower } from '../../../lib/model/tower';
 import { loadKerasWeights, readKerasH5, resolveImagenetWeights } from '../../../lib/model/keras-weights';
 import { SiamfaceError } from '../../../lib/errors';
-import type { ObjectStore } from '../../../lib/storage';
+import type { ObjectStore } from '../../../lib/storage/object-store';
 import { loadInputPolicy } from '../../../lib/security/input-policy';
 
 const TINY_H5 = path.resolve(__dirname, '../../../../test/fixtures/model/tiny/weights.h5');

@@ -6,7 +6,9 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
-import { buildEmbeddingTower, selectBackend, setBackboneTrainable, serializeTensors, deserializeTensors, serializeWeights, restoreWeights } from '../../../lib/model';
+import { buildEmbeddingTower, setBackboneTrainable } from '../../../lib/model/tower';
+import { selectBackend } from '../../../lib/model/backend';
+import { serializeTensors, deserializeTensors, serializeWeights, restoreWeights } from '../../../lib/model/io';
 import { adamState, restoreAdamState } from '../../../lib/train/checkpoint';
 import { contrastiveObjective, setLearningRate, siameseLoss, trainStep, trainableVariables } from '../../../lib/train/siamese-step';
 

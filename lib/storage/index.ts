@@ -1,3 +1,0 @@
-export * from './object-store';
-export * from './uri';
-export * from './open-location';

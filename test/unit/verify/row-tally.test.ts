@@ -1,0 +1,18 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { errorTotal, tallyRows } from '../../../lib/verify/row-tally';
+import type { BatchResultRow } from '../../../lib/verify/types';
+
+const ok = (row: number, verified: boolean, label?: number): BatchResultRow => ({ row, a: 'a.jpg', b: 'b.jpg', verified, distance: 0.5, confidence: 0.9, ...(label === undefined ? {} : { label }) });
+const failed = (row: number, code: 'no_face' | 'not_found'): BatchResultRow => ({ row, a: 'a.jpg', b: 'b.jpg', label: 1, error: { code, message: `${code} in a.jpg` } });
+
+test('tallyRows counts decisions, errors by code and labelled accuracy; errored rows are never labelled', () => {
+  const t = tallyRows([ok(0, true, 1), ok(1, true, 0), ok(2, false, 0), ok(3, false), failed(4, 'no_face'), failed(5, 'no_face'), failed(6, 'not_found')]);
+  assert.deepEqual(t, { rows: 7, verified: 2, notVerified: 2, errors: { no_face: 2, not_found: 1 }, labelled: 3, correct: 2 });
+  assert.equal(errorTotal(t.errors), 3);
+});
+
+test('an empty result set tallies to zeros', () => {
+  assert.deepEqual(tallyRows([]), { rows: 0, verified: 0, notVerified: 0, errors: {}, labelled: 0, correct: 0 });
+  assert.equal(errorTotal({}), 0);
+});
