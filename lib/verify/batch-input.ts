@@ -2,9 +2,12 @@
  * Batch job input: a CSV of pairs (`a,b` and an optional `label`, header optional) or JSONL
  * (`{"a": ..., "b": ..., "label"?: 0|1}` per line). Blank lines are not rows; every other line
  * (but a CSV header) is exactly one row, and a line that is not a pair becomes a `bad_row` error
- * for that row instead of failing the job.
+ * for that row instead of failing the job. CSV lines are read in the project's one dialect
+ * (lib/data/csv.ts), one record per line: batch inputs are chunked by byte offset, so a quoted
+ * newline is not supported and makes both halves `bad_row`s.
  */
 import { badInput, jsonErrorPosition } from '../errors';
+import { splitCsvLine } from '../data/csv';
 
 export type BatchInputFormat = 'csv' | 'jsonl';
 
@@ -20,32 +23,6 @@ export function formatOf(key: string, firstLine: string): BatchInputFormat {
   if (/\.(jsonl|ndjson)$/i.test(key)) return 'jsonl';
   if (/\.csv$/i.test(key)) return 'csv';
   return firstLine.trimStart().startsWith('{') ? 'jsonl' : 'csv';
-}
-
-/** Splits one CSV line; double-quoted fields may hold commas and doubled quotes. */
-export function splitCsvLine(line: string): string[] {
-  const cells: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"' && cur.trim() === '') {
-      quoted = true;
-      cur = '';
-    } else if (ch === ',') {
-      cells.push(cur.trim());
-      cur = '';
-    } else cur += ch;
-  }
-  if (quoted) throw new Error('unterminated quoted field');
-  cells.push(cur.trim());
-  return cells;
 }
 
 /** The header's columns when the first line is a header (`a,b[,label]` in any order), else null. */
