@@ -74,6 +74,18 @@ export function splitCsvLine(line: string): string[] {
   return records[0] ?? [''];
 }
 
+/**
+ * How text read so far ends, for readers that collect a record line by line: inside a quoted field
+ * that a later line may close ('open'), as exactly one well-formed record ('record'), or otherwise.
+ */
+export function csvRecordState(text: string): 'open' | 'record' | 'other' {
+  try {
+    return (parse(text, DIALECT) as string[][]).length === 1 ? 'record' : 'other';
+  } catch (err) {
+    return err instanceof CsvError && err.code === 'CSV_QUOTE_NOT_CLOSED' ? 'open' : 'other';
+  }
+}
+
 /** Quotes a field when it holds a comma, quote or newline, or starts or ends with whitespace (which the reader trims). */
 export function csvField(value: string | number): string {
   const s = String(value);
