@@ -1,9 +1,9 @@
 /**
  * Batch job input: a CSV of pairs (`a,b` and an optional `label`, header optional) or JSONL
- * (`{"a": ..., "b": ..., "label"?: 0|1}` per line). Blank lines are not rows; every other line
- * (but a CSV header) is exactly one row, and a line that is not a pair becomes a `bad_row` error
- * for that row instead of failing the job. CSV is the project's one dialect (lib/data/csv.ts): a
- * quoted field may hold a newline, so such a record spans lines (see readRecords).
+ * (`{"a": ..., "b": ..., "label"?: 0|1}` per line). Blank lines are not rows; every other record
+ * (but a CSV header) is exactly one row, and a record that is not a pair becomes a `bad_row` error
+ * for that row instead of failing the job. A record is a line, except that a CSV record spans lines
+ * when a quoted field holds a newline: CSV is the project's one dialect (lib/data/csv.ts).
  */
 import { badInput, jsonErrorPosition } from '../errors';
 import { csvRecordState, splitCsvLine } from '../data/csv';
