@@ -33,7 +33,9 @@ import type { PipelineResult, PipelineStatus } from '../lib/pipeline/status';
 import type { EvaluationSummary } from '../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../workflows/evaluate-model';
 import { buildEvalReport } from '../lib/eval/evaluate-pairs';
-import { euclidean } from '../lib/eval/metrics';
+import { euclideanDistanceOf } from '../lib/model/distance';
+import { csvField } from '../lib/data/csv';
+import { parsePairsCsv } from '../lib/train/data-loader';
 import type { ScoredPair } from '../lib/eval/types';
 import { loadFaceModels } from '../lib/face/detector';
 import { decodeRgb } from '../lib/face/image';
@@ -100,10 +102,11 @@ async function uploadPairs(set: string, lfwTestKey: string | undefined, maxPairs
   const folder = set === 'lfw' ? 'lfw-train' : set === 'celeba' ? 'celeba-wild' : 'faces-dev';
   let text = set === 'lfw' ? (await store.getBuffer(lfwTestKey!)).toString('utf8') : fs.readFileSync(path.join(SHARED, folder, 'pairs.csv'), 'utf8');
   if (maxPairs > 0) {
-    const lines = text.trim().split('\n');
+    const pairs = parsePairsCsv(text, folder);
     // Every k-th pair, so both labels stay represented.
-    const k = Math.max(1, Math.floor((lines.length - 1) / maxPairs));
-    text = [lines[0], ...lines.slice(1).filter((_, i) => i % k === 0).slice(0, maxPairs)].join('\n') + '\n';
+    const k = Math.max(1, Math.floor(pairs.length / maxPairs));
+    const kept = pairs.filter((_, i) => i % k === 0).slice(0, maxPairs);
+    text = ['a,b,label', ...kept.map((p) => `${csvField(p.a)},${csvField(p.b)},${p.label}`)].join('\n') + '\n';
   }
   const key = `evaluations/inputs/quality-bench-${set}-${maxPairs || 'all'}.csv`;
   await store.putObject(key, text, { contentType: 'text/csv' });
@@ -134,19 +137,18 @@ async function faceApiRow(sets: string[], pairsOf: Record<string, { input: strin
   const store = objectStoreFromEnv();
   const row: Row = { name: 'face-api.js', note: "face-api.js's own pipeline and descriptor (reference)", sets: {} };
   for (const set of sets) {
-    const lines = (await store.getBuffer(pairsOf[set].input)).toString('utf8').trim().split('\n').slice(1);
+    const pairs = parsePairsCsv((await store.getBuffer(pairsOf[set].input)).toString('utf8'), pairsOf[set].input);
     const cache = new Map<string, Float32Array | null>();
     const scored: ScoredPair[] = [];
-    for (const l of lines) {
-      const [a, b, label] = l.split(',');
+    for (const { a, b, label } of pairs) {
       for (const p of [a, b]) if (!cache.has(p)) cache.set(p, await faceApiDescriptor(path.join(pairsOf[set].baseUri, p)));
       const ea = cache.get(a);
       const eb = cache.get(b);
-      if (ea && eb) scored.push({ a, b, label: Number(label) as 0 | 1, distance: euclidean(ea, eb) });
+      if (ea && eb) scored.push({ a, b, label, distance: euclideanDistanceOf(ea, eb) });
     }
     // The threshold-free metrics only (no validation pairs of its own): 10-fold accuracy picks its thresholds on 9 folds.
     const m = buildEvalReport(scored, scored).metrics;
-    row.sets[set] = { accuracy: m.kFoldAccuracy, accuracyStd: m.kFoldStd, auc: m.rocAuc, eer: m.eer, tar1e2: m.tarAtFar1e2, tar1e3: m.tarAtFar1e3, scored: scored.length, rows: lines.length };
+    row.sets[set] = { accuracy: m.kFoldAccuracy, accuracyStd: m.kFoldStd, auc: m.rocAuc, eer: m.eer, tar1e2: m.tarAtFar1e2, tar1e3: m.tarAtFar1e3, scored: scored.length, rows: pairs.length };
     console.error(`[quality-bench] face-api.js on ${set}: ${JSON.stringify(row.sets[set])}`);
   }
   return row;

@@ -19,6 +19,7 @@ import type { ImagePrep } from '../lib/verify/detection-policy';
 import { exportToOnnx } from '../lib/infer/onnx-export';
 import { OnnxEngine, TfjsEngine, type EmbeddingEngine } from '../lib/infer/engine';
 import { euclideanDistanceOf } from '../lib/model/distance';
+import { parseCsvRecords } from '../lib/data/csv';
 import { prepareImage } from '../lib/verify/prepare-image';
 import { embedPrepared } from '../lib/verify/verify-pair';
 import type { ServingModel } from '../lib/verify/model-cache';
@@ -37,14 +38,12 @@ const MODELS: Record<string, Partial<ModelConfig>> = {
 };
 
 function pairsOf(set: string, n: number, every = 1): Array<[string, string]> {
-  const lines = fs.readFileSync(path.join(SHARED, set, 'pairs.csv'), 'utf8').trim().split('\n').slice(1);
-  return lines
+  const file = path.join(SHARED, set, 'pairs.csv');
+  return parseCsvRecords(fs.readFileSync(file, 'utf8'), file)
+    .slice(1)
     .filter((_, i) => i % every === 0)
     .slice(0, n)
-    .map((l) => {
-      const [a, b] = l.split(',');
-      return [path.join(SHARED, set, a), path.join(SHARED, set, b)];
-    });
+    .map(({ cells: [a, b] }) => [path.join(SHARED, set, a), path.join(SHARED, set, b)]);
 }
 
 function percentile(xs: number[], p: number): number {

@@ -11,6 +11,7 @@ import type { CpuActivities } from '../activities';
 import type { BatchSummary, ChunkSummary } from '../lib/verify/batch-job';
 import { emptyCounters, type BatchCarry, type BatchVerifyInput, type BatchVerifyStatus } from '../lib/verify/batch-status';
 import { retryPolicy } from '../lib/pipeline/retry';
+import { summaryKey } from '../lib/verify/job-layout';
 
 export const batchStatusQuery = defineQuery<BatchVerifyStatus>('status');
 
@@ -123,7 +124,7 @@ export async function batchVerify(input: BatchVerifyInput, carry?: BatchCarry): 
     const summary = await steps.finalizeBatchJob({ jobId: input.jobId, output: input.output });
     status.state = 'done';
     status.resultsKey = summary.resultsKey;
-    status.summaryKey = `jobs/${input.jobId}/summary.json`;
+    status.summaryKey = summaryKey(input.jobId);
     upsertSearchAttributes({ SiamfaceStage: ['batch-done'] });
     return summary;
   } catch (err) {

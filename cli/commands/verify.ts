@@ -10,6 +10,7 @@ import { verifyPair } from '../../lib/verify/verify-pair';
 import { checkDetectMode } from '../../lib/verify/detection-policy';
 import { resultsKey, uploadedInputKey } from '../../lib/verify/job-layout';
 import type { ModelRef } from '../../lib/verify/types';
+import { isSafeName } from '../../lib/registry/keys';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../lib/verify/batch-status';
 import type { BatchSummary } from '../../lib/verify/batch-job';
 import { rootCauseMessage, withClient } from '../temporal-client';
@@ -27,8 +28,8 @@ export interface VerifyCommandDeps extends CliOutput {
 /** `name`, `name:version` or `:version` (default name). */
 export function parseModelRef(s: string | undefined): Partial<ModelRef> | undefined {
   if (!s) return undefined;
-  const m = /^([a-z0-9][a-z0-9._-]{0,62})?(?::([1-9][0-9]*))?$/.exec(s);
-  if (!m || (!m[1] && !m[2])) throw badInput(`--model must be name, name:version or :version, got ${JSON.stringify(s)}`);
+  const m = /^([^:]*)(?::([1-9][0-9]*))?$/.exec(s);
+  if (!m || (!m[1] && !m[2]) || (m[1] && !isSafeName(m[1]))) throw badInput(`--model must be name, name:version or :version, got ${JSON.stringify(s)}`);
   return { ...(m[1] ? { name: m[1] } : {}), ...(m[2] ? { version: Number(m[2]) } : {}) };
 }
 

@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { badInput, forbidden } from '../errors';
 import { OFFICIAL_IDENTITY_FILE_MD5 } from './identity-file';
+import { isSafeName, SAFE_NAME_RULE } from '../registry/keys';
 
 export interface KaggleCelebaSource {
   kind: 'kaggle-celeba';
@@ -96,7 +97,7 @@ export function sourceHash(source: DatasetSource): string {
 /** `celeba-<12 hex>` or `folder-<12 hex>` from the source config, unless the caller names it. */
 export function datasetIdFor(source: DatasetSource, explicit?: string): string {
   if (explicit !== undefined) {
-    if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(explicit)) throw badInput(`dataset id '${explicit}' must be 1-63 chars of a-z, 0-9, '.', '_', '-' starting with a letter or digit`);
+    if (!isSafeName(explicit)) throw badInput(`dataset id '${explicit}' must be ${SAFE_NAME_RULE}`);
     return explicit;
   }
   const prefix = source.kind === 'kaggle-celeba' ? 'celeba' : 'folder';

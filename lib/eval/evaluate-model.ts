@@ -21,7 +21,7 @@ import { throwIfAborted, type RunContext } from '../progress';
 import { readModelCard } from '../registry/versions';
 import type { ModelCache } from '../verify/model-cache';
 import { checkDetectMode } from '../verify/detection-policy';
-import { csvHeader, DEFAULT_COLUMNS, formatOf, parseRow, readLines, type CsvColumns, type BatchInputFormat } from '../verify/batch-input';
+import { csvHeader, DEFAULT_COLUMNS, formatOf, parseRow, readRecords, type CsvColumns, type BatchInputFormat } from '../verify/batch-input';
 import { parseResultLines } from '../verify/batch-job';
 import { resultsKey } from '../verify/job-layout';
 import { errorTotal, tallyRows, type ErrorCounts } from '../verify/row-tally';
@@ -92,7 +92,7 @@ export async function prepareEvaluation(store: ObjectStore, models: ModelCache, 
   let rows = 0;
   let genuine = 0;
   let impostor = 0;
-  for await (const l of readLines(await src.store.getStream(src.key), src.uri)) {
+  for await (const l of readRecords(await src.store.getStream(src.key), src.uri, (first) => formatOf(src.key, first))) {
     if (l.text.trim() === '') continue;
     if (!format) {
       format = formatOf(src.key, l.text);

@@ -8,13 +8,13 @@
 import { badInput } from '../errors';
 import type { RunContext } from '../progress';
 import { throwIfAborted } from '../progress';
+import { euclideanDistanceOf } from '../model/distance';
 import { calibrationQuality, fitLogisticCalibration, probabilitySame } from './calibration';
 import {
   aucOfCurve,
   bestAccuracyThreshold,
   distanceStats,
   eerOfCurve,
-  euclidean,
   kFoldAccuracy,
   ratesAtThreshold,
   rocCurve,
@@ -52,7 +52,7 @@ export async function evaluatePairs(input: EvaluatePairsInput, ctx: RunContext):
   const embeddings = await embedEachImageOnce([...input.val, ...input.test], input.embed, input.batchSize ?? 64, ctx);
   const seconds = (Date.now() - started) / 1000;
   const score = (pairs: Pair[]): ScoredPair[] =>
-    pairs.map((p) => ({ a: p.a, b: p.b, label: p.label, distance: euclidean(embeddings.get(p.a)!, embeddings.get(p.b)!) }));
+    pairs.map((p) => ({ a: p.a, b: p.b, label: p.label, distance: euclideanDistanceOf(embeddings.get(p.a)!, embeddings.get(p.b)!) }));
   const val = score(input.val);
   const test = score(input.test);
   ctx.report({ stage: 'metrics' });

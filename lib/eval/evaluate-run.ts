@@ -8,7 +8,7 @@ import type { RunContext } from '../progress';
 import { loadPairs } from '../train/data-loader';
 import { evaluatePairs } from './evaluate-pairs';
 import { identityFromPath, pairsChecksum } from './pairs';
-import { evalReportKey, writeEvalReport, type EvalReportKeys } from './report-store';
+import { evalPrefix, evalReportKey, writeEvalReport, type EvalReportKeys } from './report-store';
 import type { EmbedFn, EvalReport, HeadlineMetrics } from './types';
 
 export interface EvaluateRunInput {
@@ -50,7 +50,7 @@ export async function evaluateRun(
   const keys = input.pairsKeys;
   const [val, test] = await Promise.all([loadPairs(store as ObjectStore, keys.val), loadPairs(store as ObjectStore, keys.test)]);
   const existing = await store.getJsonIfExists<EvalReport>(evalReportKey(runId));
-  const prefix = `runs/${runId}/eval/`;
+  const prefix = evalPrefix(runId);
   if (existing && existing.value.pairs.val.checksum === pairsChecksum(val) && existing.value.pairs.test.checksum === pairsChecksum(test)) {
     ctx.log('evaluation report for these pairs exists; skipping', { runId, key: evalReportKey(runId) });
     return summary(runId, existing.value, `${prefix}report.html`, true);

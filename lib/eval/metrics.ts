@@ -296,14 +296,3 @@ export function quantile(sorted: ArrayLike<number>, q: number): number {
   const hi = Math.ceil(pos);
   return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
 }
-
-/** Euclidean distance between two embeddings of equal length. */
-export function euclidean(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw badInput(`euclidean: embeddings of different lengths (${a.length} and ${b.length})`);
-  let s = 0;
-  for (let i = 0; i < a.length; i++) {
-    const d = a[i] - b[i];
-    s += d * d;
-  }
-  return Math.sqrt(s);
-}

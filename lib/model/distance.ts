@@ -14,7 +14,7 @@ export function euclideanDistance(a: tf.Tensor2D, b: tf.Tensor2D, epsilon = 1e-1
 
 /** Plain-number form for callers that already hold embeddings as arrays (verify, eval). */
 export function euclideanDistanceOf(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`euclideanDistanceOf: lengths differ: ${a.length} vs ${b.length}`);
+  if (a.length !== b.length) throw new Error(`euclideanDistanceOf: embeddings of different lengths (${a.length} and ${b.length})`);
   let s = 0;
   for (let i = 0; i < a.length; i++) {
     const d = a[i] - b[i];

@@ -5,6 +5,8 @@
  */
 import type { DatasetSource } from '../data/sources';
 import { redactDeep, redactUrl } from '../redact';
+import { TASK_QUEUES } from '../constants';
+import { isSafeName, SAFE_NAME_RULE } from '../registry/keys';
 
 export interface PipelineConfig {
   /** Where the images come from. Default: Kaggle CelebA (needs `dataset.source.identityFile`). */
@@ -37,7 +39,7 @@ export const PIPELINE_DEFAULTS: Omit<PipelineConfig, 'dataset'> = {
   training: {},
   evaluation: { targetFar: 1e-3, batchSize: 32 },
   promotion: { modelName: 'siamface', metric: 'rocAuc', margin: 0, enabled: true },
-  taskQueues: { cpu: 'siamface-cpu', gpu: 'siamface-gpu' },
+  taskQueues: { ...TASK_QUEUES },
   heartbeatTimeoutSeconds: { data: 120, train: 60, evaluate: 120 },
 };
 
@@ -93,7 +95,7 @@ export function resolvePipelineConfig(input: unknown): PipelineConfig {
   for (const key of Object.keys(dataset.source)) {
     if (/key|secret|password|token/i.test(key) && key !== 'identityFile') throw new PipelineConfigError(`dataset.source.${key}`, 'secrets do not belong in the pipeline input: set them in the workers\' environment');
   }
-  if (dataset.id !== undefined && (typeof dataset.id !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(dataset.id))) throw new PipelineConfigError('dataset.id', 'must match [a-z0-9][a-z0-9._-]{0,62}');
+  if (dataset.id !== undefined && !isSafeName(dataset.id)) throw new PipelineConfigError('dataset.id', `must be ${SAFE_NAME_RULE}`);
 
   const cfg: PipelineConfig = {
     dataset: { source: dataset.source as unknown as DatasetSource, ...(dataset.id ? { id: dataset.id as string } : {}) },
@@ -118,9 +120,9 @@ export function resolvePipelineConfig(input: unknown): PipelineConfig {
   for (const s of ['train', 'val', 'test'] as const) positiveInt(`pairs.perSplit.${s}`, cfg.pairs.perSplit[s]);
   if (!(cfg.evaluation.targetFar > 0 && cfg.evaluation.targetFar < 1)) throw new PipelineConfigError('evaluation.targetFar', `must be in (0, 1), got ${cfg.evaluation.targetFar}`);
   positiveInt('evaluation.batchSize', cfg.evaluation.batchSize);
-  if (!/^[a-z0-9][a-z0-9._-]{0,62}$/.test(cfg.promotion.modelName)) throw new PipelineConfigError('promotion.modelName', 'must match [a-z0-9][a-z0-9._-]{0,62}');
+  if (!isSafeName(cfg.promotion.modelName)) throw new PipelineConfigError('promotion.modelName', `must be ${SAFE_NAME_RULE}`);
   if (typeof cfg.promotion.margin !== 'number' || cfg.promotion.margin < 0) throw new PipelineConfigError('promotion.margin', `must be a number >= 0, got ${JSON.stringify(cfg.promotion.margin)}`);
-  if (cfg.runId !== undefined && (typeof cfg.runId !== 'string' || !/^[a-z0-9][a-z0-9._-]{0,62}$/.test(cfg.runId))) throw new PipelineConfigError('runId', 'must match [a-z0-9][a-z0-9._-]{0,62}');
+  if (cfg.runId !== undefined && !isSafeName(cfg.runId)) throw new PipelineConfigError('runId', `must be ${SAFE_NAME_RULE}`);
   for (const k of ['data', 'train', 'evaluate'] as const) positiveInt(`heartbeatTimeoutSeconds.${k}`, cfg.heartbeatTimeoutSeconds[k], 86400);
   return cfg;
 }

@@ -1,12 +1,16 @@
 /** Where the registry keeps things in the bucket (one place, so every reader and writer agree). */
 import { badInput } from '../errors';
 
+/** Names that become one key segment (model, dataset, pipeline run): lower case, so keys and workflow ids stay portable. */
 const SAFE_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
+export const SAFE_NAME_RULE = "1-63 characters of lower-case letters, digits, '.', '_' or '-', starting with a letter or digit";
+
+export function isSafeName(name: unknown): name is string {
+  return typeof name === 'string' && SAFE_NAME.test(name);
+}
 
 export function checkModelName(name: string): string {
-  if (!SAFE_NAME.test(name)) {
-    throw badInput(`model name ${JSON.stringify(name)} must be 1-63 characters of lower-case letters, digits, '.', '_' or '-', starting with a letter or digit`);
-  }
+  if (!isSafeName(name)) throw badInput(`model name ${JSON.stringify(name)} must be ${SAFE_NAME_RULE}`);
   return name;
 }
 
@@ -15,13 +19,14 @@ export function checkVersion(version: number): number {
   return version;
 }
 
-export const modelPrefix = (name: string) => `models/${checkModelName(name)}/`;
+export const MODELS_PREFIX = 'models/';
+export const modelPrefix = (name: string) => `${MODELS_PREFIX}${checkModelName(name)}/`;
 export const versionsPrefix = (name: string) => `${modelPrefix(name)}versions/`;
 export const versionPrefix = (name: string, version: number) => `${versionsPrefix(name)}${checkVersion(version)}/`;
 export const modelCardKey = (name: string, version: number) => `${versionPrefix(name, version)}model-card.json`;
 export const productionKey = (name: string) => `${modelPrefix(name)}production.json`;
 export const decisionsPrefix = (name: string) => `${modelPrefix(name)}decisions/`;
-export const runModelPrefix = (runId: string) => `runs/${runId}/model/`;
+export { modelPrefix as runModelPrefix } from '../train/run-layout';
 
 /** The version number in a key under `models/<name>/versions/<v>/model-card.json`, or undefined. */
 export function versionOfCardKey(name: string, key: string): number | undefined {

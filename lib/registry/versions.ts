@@ -11,7 +11,7 @@ import type { EvalReport } from '../eval/types';
 import { evalReportKey } from '../eval/report-store';
 import { codeVersion as currentCodeVersion } from './code-version';
 import { evaluationSummary, type ModelCard, type ModelDescription, type ModelFile } from './model-card';
-import { modelCardKey, modelPrefix, runModelPrefix, versionOfCardKey, versionPrefix, versionsPrefix, checkModelName } from './keys';
+import { MODELS_PREFIX, modelCardKey, modelPrefix, runModelPrefix, versionOfCardKey, versionPrefix, versionsPrefix, checkModelName } from './keys';
 
 export type RegistryStore = Pick<ObjectStore, 'list' | 'listAll' | 'getJson' | 'getJsonIfExists' | 'putJson' | 'getStream' | 'upload' | 'head'>;
 
@@ -63,8 +63,8 @@ export async function listModelCards(store: Pick<ObjectStore, 'list' | 'getJson'
 /** Names of all registered models (those with at least one version or a production alias). */
 export async function listModelNames(store: Pick<ObjectStore, 'list'>): Promise<string[]> {
   const names = new Set<string>();
-  for await (const o of store.list('models/')) {
-    const name = o.key.slice('models/'.length).split('/')[0];
+  for await (const o of store.list(MODELS_PREFIX)) {
+    const name = o.key.slice(MODELS_PREFIX.length).split('/')[0];
     if (name) names.add(name);
   }
   return [...names].sort();

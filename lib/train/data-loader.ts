@@ -18,7 +18,7 @@ import { LRUCache } from 'lru-cache';
 import * as tf from '@tensorflow/tfjs';
 import { SiamfaceError, badInput } from '../errors';
 import type { ObjectStore } from '../storage/object-store';
-import { splitCsvLine } from '../data/csv';
+import { parseCsvRecords } from '../data/csv';
 import { seededRandom } from '../data/pairs';
 import { readShardIndex, type LocatedShardEntry } from '../data/shard-format';
 import type { DatasetManifest } from '../data/dataset-manifest';
@@ -40,17 +40,15 @@ export interface DataCursor {
 
 /** Parses a pairs CSV (`a,b,label` header, image ids, label 0/1); errors name the file and line. */
 export function parsePairsCsv(text: string, where: string): LabelledPair[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  const header = lines[0]?.trim();
-  if (header !== 'a,b,label') throw badInput(`${where} line 1: expected header 'a,b,label', got '${header ?? ''}'`);
+  const [head, ...rows] = parseCsvRecords(text, where);
+  const header = head?.cells.join(',');
+  if (header !== 'a,b,label') throw badInput(`${where} line ${head?.line ?? 1}: expected header 'a,b,label', got '${header ?? ''}'`);
   const pairs: LabelledPair[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    if (lines[i].trim() === '') continue;
-    const cells = splitCsvLine(lines[i]);
-    if (cells.length !== 3) throw badInput(`${where} line ${i + 1}: expected 3 fields a,b,label, got ${cells.length}`);
+  for (const { line, cells } of rows) {
+    if (cells.length !== 3) throw badInput(`${where} line ${line}: expected 3 fields a,b,label, got ${cells.length}`);
     const [a, b, l] = cells;
-    if (!a || !b) throw badInput(`${where} line ${i + 1}: empty image id`);
-    if (l !== '0' && l !== '1') throw badInput(`${where} line ${i + 1}: label must be 0 or 1, got '${l}'`);
+    if (!a || !b) throw badInput(`${where} line ${line}: empty image id`);
+    if (l !== '0' && l !== '1') throw badInput(`${where} line ${line}: label must be 0 or 1, got '${l}'`);
     pairs.push({ a, b, label: l === '1' ? 1 : 0 });
   }
   return pairs;

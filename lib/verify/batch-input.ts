@@ -1,10 +1,12 @@
 /**
  * Batch job input: a CSV of pairs (`a,b` and an optional `label`, header optional) or JSONL
- * (`{"a": ..., "b": ..., "label"?: 0|1}` per line). Blank lines are not rows; every other line
- * (but a CSV header) is exactly one row, and a line that is not a pair becomes a `bad_row` error
- * for that row instead of failing the job.
+ * (`{"a": ..., "b": ..., "label"?: 0|1}` per line). Blank lines are not rows; every other record
+ * (but a CSV header) is exactly one row, and a record that is not a pair becomes a `bad_row` error
+ * for that row instead of failing the job. A record is a line, except that a CSV record spans lines
+ * when a quoted field holds a newline: CSV is the project's one dialect (lib/data/csv.ts).
  */
 import { badInput, jsonErrorPosition } from '../errors';
+import { csvRecordState, splitCsvLine } from '../data/csv';
 
 export type BatchInputFormat = 'csv' | 'jsonl';
 
@@ -20,32 +22,6 @@ export function formatOf(key: string, firstLine: string): BatchInputFormat {
   if (/\.(jsonl|ndjson)$/i.test(key)) return 'jsonl';
   if (/\.csv$/i.test(key)) return 'csv';
   return firstLine.trimStart().startsWith('{') ? 'jsonl' : 'csv';
-}
-
-/** Splits one CSV line; double-quoted fields may hold commas and doubled quotes. */
-export function splitCsvLine(line: string): string[] {
-  const cells: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < line.length; i++) {
-    const ch = line[i];
-    if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') {
-        cur += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
-    } else if (ch === '"' && cur.trim() === '') {
-      quoted = true;
-      cur = '';
-    } else if (ch === ',') {
-      cells.push(cur.trim());
-      cur = '';
-    } else cur += ch;
-  }
-  if (quoted) throw new Error('unterminated quoted field');
-  cells.push(cur.trim());
-  return cells;
 }
 
 /** The header's columns when the first line is a header (`a,b[,label]` in any order), else null. */
@@ -143,6 +119,50 @@ export async function* readLines(chunks: AsyncIterable<Uint8Array>, name: string
     if (pending.length > maxLineBytes) throw tooLong(line);
   }
   if (pending.length) yield { text: decodeLine(pending), line, offset: pendingOffset };
+}
+
+/** A quoted field spans at most this many lines; image locations hold a newline rarely, if ever. */
+export const MAX_RECORD_LINES = 16;
+
+/**
+ * The records of an input with the line and byte offset where each starts (so chunks, cut at record
+ * starts, hold whole records). A CSV record spans lines when a quoted field holds a newline. A quote
+ * that no later line closes within MAX_RECORD_LINES lines and MAX_LINE_BYTES bytes leaves its line
+ * a record of its own, which parseRow makes that row's error. `formatOf` gets the first non-blank line.
+ */
+export async function* readRecords(chunks: AsyncIterable<Uint8Array>, name: string, formatOf: (firstLine: string) => BatchInputFormat, startOffset = 0, startLine = 1): AsyncGenerator<InputLine> {
+  let format: BatchInputFormat | undefined;
+  const pending: InputLine[] = [];
+  function* complete(atEnd: boolean): Generator<InputLine> {
+    while (pending.length) {
+      const first = pending[0];
+      if (format !== 'csv' || csvRecordState(first.text) !== 'open') {
+        yield pending.shift()!;
+        continue;
+      }
+      let text = first.text;
+      let state: ReturnType<typeof csvRecordState> = 'open';
+      let used = 1;
+      while (state === 'open' && used < pending.length) {
+        text += `\n${pending[used++].text}`;
+        state = csvRecordState(text);
+      }
+      if (state === 'record') {
+        pending.splice(0, used);
+        yield { ...first, text };
+        continue;
+      }
+      const mayClose = state === 'open' && !atEnd && used < MAX_RECORD_LINES && Buffer.byteLength(text) <= MAX_LINE_BYTES;
+      if (mayClose) return;
+      yield pending.shift()!;
+    }
+  }
+  for await (const l of readLines(chunks, name, startOffset, startLine)) {
+    if (!format && l.text.trim() !== '') format = formatOf(l.text);
+    pending.push(l);
+    yield* complete(false);
+  }
+  yield* complete(true);
 }
 
 function decodeLine(bytes: Buffer): string {

@@ -24,7 +24,7 @@ import { euclideanDistanceOf } from '../model/distance';
 import { readModelCard } from '../registry/versions';
 import type { ModelCache } from './model-cache';
 import { checkDetectMode } from './detection-policy';
-import { csvHeader, DEFAULT_COLUMNS, formatOf, parseRow, readLines, type BatchInputFormat, type CsvColumns } from './batch-input';
+import { csvHeader, DEFAULT_COLUMNS, formatOf, parseRow, readRecords, type BatchInputFormat, type CsvColumns } from './batch-input';
 import { chunkKey, checkJobId, jobJsonKey, resultsKey, summaryKey } from './job-layout';
 import { JobEmbeddingCache, mapLimit, type CachedEmbedding } from './embedding-cache';
 import { ImageError, prepareImage, readImageBytes, resolveAgainst } from './prepare-image';
@@ -186,7 +186,7 @@ export async function prepareBatchJob(store: ObjectStore, models: ModelCache, re
   const chunkOffsets: number[] = [];
   const chunkLines: number[] = [];
   const stream = await src.store.getStream(src.key);
-  for await (const l of readLines(stream, src.uri)) {
+  for await (const l of readRecords(stream, src.uri, (first) => formatOf(src.key, first))) {
     if (l.text.trim() === '') continue;
     if (!format) {
       format = formatOf(src.key, l.text);
@@ -294,7 +294,7 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
   const bytes = length > 0 ? await src.store.getRange(src.key, from, length) : Buffer.alloc(0);
   type Row = { row: number; a?: string; b?: string; label?: number; error?: string };
   const rows: Row[] = [];
-  for await (const l of readLines(Readable.from([bytes]), src.uri, from, job.chunkLines[i])) {
+  for await (const l of readRecords(Readable.from([bytes]), src.uri, () => job.input.format, from, job.chunkLines[i])) {
     if (l.text.trim() === '') continue;
     const p = parseRow(l.text, job.input.format, job.input.columns);
     rows.push({ row: startRow + rows.length, ...('error' in p ? { error: `line ${l.line}: ${p.error}` } : p) });

@@ -13,7 +13,7 @@ import { ensureBackend } from '../model/backend';
 import { OnnxEngine, TfjsEngine, type EmbeddingEngine } from '../infer/engine';
 import { listModelNames, readModelCard } from '../registry/versions';
 import { readProduction } from '../registry/production';
-import { checkModelName, versionPrefix } from '../registry/keys';
+import { checkModelName, MODELS_PREFIX, productionKey, versionPrefix } from '../registry/keys';
 import { onnxKey, readOnnxRecord } from '../registry/onnx-artifact';
 import type { ModelCard } from '../registry/model-card';
 import { imagePrepOf, type ImagePrep } from './detection-policy';
@@ -92,7 +92,7 @@ export class ModelCache {
         throw notFound(
           withProduction.length
             ? `no model named and '${DEFAULT_MODEL_NAME}' has no production version, but several models do (${withProduction.join(', ')}): name one (--model, SIAMFACE_MODEL_NAME)`
-            : `no model has a production version in ${this.store.uri('models/')}: train one (npm run main) or promote a version (siamface models promote)`,
+            : `no model has a production version in ${this.store.uri(MODELS_PREFIX)}: train one (npm run main) or promote a version (siamface models promote)`,
         );
       }
       name = withProduction[0];
@@ -108,7 +108,7 @@ export class ModelCache {
     const now = this.opts.now();
     if (cached && now - cached.readAt < this.opts.productionTtlMs) return cached.version;
     const state = await readProduction(this.store, name);
-    if (!state) throw notFound(`model ${name} has no production version (${this.store.uri(`models/${name}/production.json`)} does not exist); promote one or give a version`);
+    if (!state) throw notFound(`model ${name} has no production version (${this.store.uri(productionKey(name))} does not exist); promote one or give a version`);
     if (cached && cached.version !== state.alias.version) this.opts.log?.('production model changed', { name, from: cached.version, to: state.alias.version });
     this.productions.set(name, { version: state.alias.version, readAt: now });
     return state.alias.version;

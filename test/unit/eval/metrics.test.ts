@@ -5,7 +5,6 @@ import {
   bestAccuracyThreshold,
   distanceStats,
   equalErrorRate,
-  euclidean,
   kFoldAccuracy,
   quantile,
   ratesAtThreshold,
@@ -221,7 +220,7 @@ describe('kFoldAccuracy', () => {
   });
 });
 
-describe('distanceStats / quantile / euclidean', () => {
+describe('distanceStats / quantile', () => {
   it('summarises with numpy-style quantiles and population std', () => {
     const s = distanceStats([4, 1, 3, 2]);
     assert.equal(s.count, 4);
@@ -239,10 +238,5 @@ describe('distanceStats / quantile / euclidean', () => {
     const s = distanceStats([]);
     assert.equal(s.count, 0);
     assert.ok(Number.isNaN(s.mean));
-  });
-
-  it('euclidean distance', () => {
-    assert.equal(euclidean([0, 3], [4, 0]), 5);
-    assert.throws(() => euclidean([1], [1, 2]), /different lengths/);
   });
 });

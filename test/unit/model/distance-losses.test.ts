@@ -14,6 +14,7 @@ test('euclidean distance row by row, tensor and plain forms agree', () => {
   close(d[1], 0, 1e-5);
   close(d[2], 5);
   assert.equal(euclideanDistanceOf([0, 0], [3, 4]), 5);
+  assert.throws(() => euclideanDistanceOf([1], [1, 2]), /different lengths/);
   assert.throws(() => euclideanDistance(a, tf.zeros([3, 3]) as tf.Tensor2D), /shapes differ/);
   // Finite gradient even at distance zero.
   const g = tf.grad((x: tf.Tensor) => euclideanDistance(x as tf.Tensor2D, tf.tensor2d([[1, 2]])).sum())(tf.tensor2d([[1, 2]]));

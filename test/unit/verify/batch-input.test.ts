@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
-import { csvHeader, formatOf, parseRow, readLines, splitCsvLine } from '../../../lib/verify/batch-input';
+import { csvHeader, formatOf, parseRow, readLines } from '../../../lib/verify/batch-input';
+import { splitCsvLine } from '../../../lib/data/csv';
 import { resolveAgainst } from '../../../lib/verify/prepare-image';
 import { shouldDetect, trainingGeometry } from '../../../lib/verify/detection-policy';
 import { parseModelRef, progressLine } from '../../../cli/commands/verify';
