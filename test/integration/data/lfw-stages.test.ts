@@ -123,7 +123,7 @@ test('a shard run killed mid-way completes on retry without duplicates or gaps',
   const input = { datasetId: 'lfw-kill', imageSize: 48, shardSize: 40, maxBadFraction: 0.01 };
   // A separate process (a worker) shards until a few shards exist, then is killed with SIGKILL.
   const script = `
-    const { ObjectStore } = require(${JSON.stringify(path.resolve(__dirname, '../../../lib/storage'))});
+    const { ObjectStore } = require(${JSON.stringify(path.resolve(__dirname, '../../../lib/storage/object-store'))});
     const { shardDataset } = require(${JSON.stringify(path.resolve(__dirname, '../../../lib/data/shard-dataset'))});
     const { localRunContext } = require(${JSON.stringify(path.resolve(__dirname, '../../../lib/progress'))});
     shardDataset(new ObjectStore(${JSON.stringify(stack.s3)}), ${JSON.stringify(input)}, localRunContext()).then(() => process.exit(0));`;
