@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
 import { TASK_QUEUES, s3Config, temporalConfig } from '../../lib/config';
 import { ObjectStore } from '../../lib/storage/object-store';
+import { SiamfaceError } from '../../lib/errors';
 import { ModelCache } from '../../lib/verify/model-cache';
 import * as tf from '@tensorflow/tfjs';
 import { ensureBackend } from '../../lib/model/backend';
@@ -48,7 +49,7 @@ export async function runDoctor(opts: { timeoutSeconds: number }): Promise<Docto
     checks.push({ check: 's3', ok: true, detail: where });
   } catch (err) {
     const e = err as Error;
-    const credentials = /credentials/.test(e.message);
+    const credentials = err instanceof SiamfaceError && err.code === 'bad_credentials';
     checks.push({ check: 's3', ok: false, detail: `${where}: ${e.message}`, fix: credentials ? 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY' : `start MinIO: ${STACK_UP}` });
   }
 
