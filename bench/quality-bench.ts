@@ -40,6 +40,8 @@ import type { ScoredPair } from '../lib/eval/types';
 import { loadFaceModels } from '../lib/face/detector';
 import { decodeRgb } from '../lib/face/image';
 import { FACE_API_MODEL_DIR } from '../lib/model/face-api-weights';
+import { trainingPipeline, pipelineStatusQuery } from '../workflows/training-pipeline';
+import { evaluateModel } from '../workflows/evaluate-model';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
@@ -91,9 +93,9 @@ async function trainConfig(client: Client, name: string, steps: number | undefin
   cfg.runId = runIdFor(resolved, datasetIdFor(resolved.dataset.source, resolved.dataset.id));
   cfg.promotion = { ...(cfg.promotion ?? {}), modelName: `bench-${name}` };
   const t0 = Date.now();
-  const handle = await client.workflow.start('trainingPipeline', { taskQueue: 'siamface-cpu', workflowId: `quality-bench-${name}-${t0}`, args: [input] });
+  const handle = await client.workflow.start(trainingPipeline, { taskQueue: 'siamface-cpu', workflowId: `quality-bench-${name}-${t0}`, args: [input] });
   const result = (await handle.result()) as PipelineResult;
-  const status = (await handle.query('status')) as PipelineStatus;
+  const status = (await handle.query(pipelineStatusQuery));
   return { result, status, seconds: (Date.now() - t0) / 1000 };
 }
 
@@ -115,7 +117,7 @@ async function uploadPairs(set: string, lfwTestKey: string | undefined, maxPairs
 
 async function evaluate(client: Client, model: { name: string; version: number }, set: string, pairs: { input: string; baseUri: string }): Promise<EvaluationSummary> {
   const args: EvaluateModelInput = { input: pairs.input, baseUri: pairs.baseUri, model, detect: SETS[set].detect, chunkSize: 100, concurrency: 2 };
-  const handle = await client.workflow.start('evaluateModel', { taskQueue: 'siamface-cpu', workflowId: `quality-bench-eval-${model.name}-${model.version}-${set}-${Date.now()}`, args: [args] });
+  const handle = await client.workflow.start(evaluateModel, { taskQueue: 'siamface-cpu', workflowId: `quality-bench-eval-${model.name}-${model.version}-${set}-${Date.now()}`, args: [args] });
   return (await handle.result()) as EvaluationSummary;
 }
 

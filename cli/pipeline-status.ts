@@ -8,6 +8,7 @@ import { decodeTimeoutType, type LoadedDataConverter } from '@temporalio/common'
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow';
 import { optionalTsToDate } from '@temporalio/common/lib/time';
 import { withLiveProgress, type PendingStageActivity, type PipelineStatus } from '../lib/pipeline/status';
+import { pipelineStatusQuery } from '../workflows/training-pipeline';
 
 type RawPendingActivity = NonNullable<Awaited<ReturnType<WorkflowHandle['describe']>>['raw']['pendingActivities']>[number];
 
@@ -46,6 +47,6 @@ export async function pendingActivities(handle: WorkflowHandle): Promise<Pending
 
 /** The status query with each running stage's live progress and retry state from its heartbeats. */
 export async function livePipelineStatus(handle: WorkflowHandle): Promise<PipelineStatus> {
-  const [status, pending] = await Promise.all([handle.query<PipelineStatus>('status'), pendingActivities(handle)]);
+  const [status, pending] = await Promise.all([handle.query(pipelineStatusQuery), pendingActivities(handle)]);
   return withLiveProgress(status, pending);
 }

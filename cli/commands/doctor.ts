@@ -14,6 +14,7 @@ import { ensureBackend } from '../../lib/model/backend';
 import { connectClient, rootCauseMessage } from '../temporal-client';
 import { CLI_EXIT } from '../exit-codes';
 import { outputOf, positiveInt, type CliOutput } from '../options';
+import { pingWorkflow } from '../../workflows/ping';
 
 export interface DoctorCheck {
   check: string;
@@ -75,7 +76,7 @@ export async function runDoctor(opts: { timeoutSeconds: number }): Promise<Docto
       }
       if (storeOk && checks.find((c) => c.check === 'cpu-worker')?.ok) {
         try {
-          const handle = await conn.client.workflow.start('pingWorkflow', {
+          const handle = await conn.client.workflow.start(pingWorkflow, {
             taskQueue: queues.cpu,
             workflowId: `doctor-${Date.now()}`,
             args: [{ message: 'siamface doctor' }],

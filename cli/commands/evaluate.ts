@@ -11,6 +11,7 @@ import type { EvaluationSummary } from '../../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../../workflows/evaluate-model';
 import { parseModelRef } from './verify';
 import { rootCauseMessage, withClient } from '../temporal-client';
+import { evaluateModel } from '../../workflows/evaluate-model';
 
 export interface EvaluateCommandDeps extends CliOutput {
   store?: () => ObjectStore;
@@ -61,9 +62,9 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
       };
       const workflowId = `evaluate-${createHash('sha256').update(JSON.stringify([inputRef, model ?? null, detect, baseUri ?? null])).digest('hex').slice(0, 16)}`;
       const summary = await withClient(async (client) => {
-        const handle = await client.workflow.start('evaluateModel', { taskQueue: opts.queue, workflowId, args: [args] }).catch(async (err: Error) => {
+        const handle = await client.workflow.start(evaluateModel, { taskQueue: opts.queue, workflowId, args: [args] }).catch(async (err: Error) => {
           // The same evaluation is already running (or ran): follow it instead of starting another.
-          if (err.name === 'WorkflowExecutionAlreadyStartedError') return client.workflow.getHandle(workflowId);
+          if (err.name === 'WorkflowExecutionAlreadyStartedError') return client.workflow.getHandle<typeof evaluateModel>(workflowId);
           throw err;
         });
         log(`evaluating (workflow ${handle.workflowId}) ...`);

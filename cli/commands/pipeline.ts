@@ -9,6 +9,7 @@ import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { readKaggleCredentials } from '../../lib/data/kaggle';
 import { withClient } from '../temporal-client';
 import { livePipelineStatus } from '../pipeline-status';
+import { trainingPipeline, stopTrainingSignal } from '../../workflows/training-pipeline';
 
 interface StartOptions {
   config?: string;
@@ -86,7 +87,7 @@ export function uiWorkflowUrl(workflowId: string): string | undefined {
 async function startPipeline(client: Client, input: PipelineConfigInput, opts: StartOptions): Promise<WorkflowHandle> {
   const model = (input.promotion as { modelName?: string } | undefined)?.modelName ?? 'siamface';
   const workflowId = opts.id ?? `pipeline-${model}-${new Date().toISOString().replace(/[:.]/g, '-')}`;
-  return client.workflow.start('trainingPipeline', { taskQueue: opts.queue, workflowId, args: [input] });
+  return client.workflow.start(trainingPipeline, { taskQueue: opts.queue, workflowId, args: [input] });
 }
 
 function progressLine(st: PipelineStatus): string {
@@ -181,7 +182,7 @@ export function registerPipelineCommands(program: Command): void {
     .option('--json', 'print {workflowId, execution, status} as JSON (status: the PipelineStatus of lib/pipeline/status.ts, null when unavailable)')
     .action(async (workflowId: string, opts: { json?: boolean }) => {
       await withClient(async (client) => {
-        const handle = client.workflow.getHandle(workflowId);
+        const handle = client.workflow.getHandle<typeof trainingPipeline>(workflowId);
         const desc = await handle.describe().catch((err: unknown) => {
           throw err instanceof WorkflowNotFoundError ? new Error(`no workflow '${workflowId}'`) : err;
         });
@@ -203,7 +204,7 @@ export function registerPipelineCommands(program: Command): void {
     .option('--no-follow', 'return once started')
     .action(async (workflowId: string, opts: { follow: boolean }) => {
       await withClient(async (client) => {
-        const old = client.workflow.getHandle(workflowId);
+        const old = client.workflow.getHandle<typeof trainingPipeline>(workflowId);
         const desc = await old.describe();
         if (desc.status.name === 'RUNNING') throw new Error(`${workflowId} is still running: nothing to resume`);
         if (desc.status.name === 'COMPLETED') throw new Error(`${workflowId} already completed`);
@@ -212,7 +213,7 @@ export function registerPipelineCommands(program: Command): void {
         const payloads = started?.input?.payloads;
         if (!payloads?.length) throw new Error(`cannot read the original input of ${workflowId}`);
         const input = client.options.loadedDataConverter.payloadConverter.fromPayload<PipelineConfigInput>(payloads[0]);
-        const handle = await client.workflow.start('trainingPipeline', { taskQueue: desc.taskQueue, workflowId, args: [input] });
+        const handle = await client.workflow.start(trainingPipeline, { taskQueue: desc.taskQueue, workflowId, args: [input] });
         console.log(`resumed ${workflowId} (new run ${handle.firstExecutionRunId}); previous run ${desc.runId} ended ${desc.status.name}`);
         if (opts.follow) printResult(await followPipeline(handle));
       });
@@ -224,7 +225,7 @@ export function registerPipelineCommands(program: Command): void {
     .option('--reason <text>', 'recorded in the status', 'requested from the CLI')
     .action(async (workflowId: string, opts: { reason: string }) => {
       await withClient(async (client) => {
-        await client.workflow.getHandle(workflowId).signal('stopTraining', { reason: opts.reason });
+        await client.workflow.getHandle<typeof trainingPipeline>(workflowId).signal(stopTrainingSignal, { reason: opts.reason });
         console.log(`stop requested for ${workflowId}`);
       });
     });

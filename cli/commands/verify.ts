@@ -17,6 +17,7 @@ import { rootCauseMessage, withClient } from '../temporal-client';
 import { CLI_EXIT } from '../exit-codes';
 import { outputOf, positiveInt, nonNegativeNumber, type CliOutput } from '../options';
 import { callerInputPolicy } from '../../lib/security/input-policy';
+import { batchVerify, batchStatusQuery } from '../../workflows/batch-verify';
 
 /** Exit codes of `siamface verify` (the CLI's own, cli/exit-codes.ts, named for this command). */
 export const VERIFY_EXIT = { same: CLI_EXIT.ok, different: CLI_EXIT.negative, error: CLI_EXIT.error } as const;
@@ -139,7 +140,7 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
           detect: checkDetectMode(opts.detect),
         };
         await withClient(async (client) => {
-          const handle = await client.workflow.start('batchVerify', { taskQueue: opts.queue, workflowId: `batch-verify-${jobId}`, args: [args] });
+          const handle = await client.workflow.start(batchVerify, { taskQueue: opts.queue, workflowId: `batch-verify-${jobId}`, args: [args] });
           log(`started job ${jobId} (workflow ${handle.workflowId}); results will be in ${s.uri(resultsKey(jobId))}`);
           if (opts.detach) {
             if (opts.json) print(JSON.stringify({ jobId, workflowId: handle.workflowId, results: s.uri(resultsKey(jobId)) }));
@@ -154,7 +155,7 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
           let last = '';
           while (!done) {
             await new Promise((r) => setTimeout(r, 1000));
-            const st = await handle.query<BatchVerifyStatus>('status').catch(() => undefined);
+            const st = await handle.query(batchStatusQuery).catch(() => undefined);
             if (!st) continue;
             const line = progressLine(st);
             if (tty) process.stderr.write(`\r${line.padEnd(last.length)}`);

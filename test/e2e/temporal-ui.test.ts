@@ -13,6 +13,7 @@ import { subsetOf } from '../support/shared-data';
 import { tinyPipelineConfig } from '../support/pipeline-fixtures';
 import { startInProcessWorkers, type InProcessWorkers } from '../support/in-process-workers';
 import type { PipelineStatus } from '../../lib/pipeline/status';
+import { pipelineStatusQuery } from '../../workflows/training-pipeline';
 
 const outDir = path.join(process.env.SIAMFACE_TEST_OUTPUT ?? path.resolve('test-output'), 'e2e');
 let stack: TestStack;
@@ -68,7 +69,7 @@ test('a pipeline started from the Temporal UI Start Workflow form runs, answers 
   // The status query answers while it runs; wait until the plan is made so the run id is known.
   let status: PipelineStatus | undefined;
   for (let i = 0; i < 120 && !(status?.runId && status.stage !== 'plan'); i++) {
-    status = await handle.query<PipelineStatus>('status');
+    status = await handle.query(pipelineStatusQuery);
     if (!status.runId) await new Promise((r) => setTimeout(r, 500));
   }
   assert.ok(status?.runId, 'the status query reports the run id');
@@ -76,7 +77,7 @@ test('a pipeline started from the Temporal UI Start Workflow form runs, answers 
 
   const result = (await handle.result()) as { runId: string; promotion: { outcome: string } };
   assert.equal(result.runId, status.runId);
-  const final = await handle.query<PipelineStatus>('status');
+  const final = await handle.query(pipelineStatusQuery);
   assert.equal(final.stage, 'done');
   for (const s of ['fetch', 'shard', 'pairs', 'train', 'evaluate', 'promote'] as const) assert.equal(final.stages[s].state, 'done', `stage ${s}`);
   const sa = (await handle.describe()).searchAttributes as Record<string, unknown[]>;

@@ -11,6 +11,7 @@ import { tinyPipelineConfig } from './pipeline-fixtures';
 import { createSiamfaceWorker } from '../../workers/worker-options';
 import { cpuActivities, gpuActivities } from '../../activities';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { trainingPipeline } from '../../workflows/training-pipeline';
 
 async function main() {
   const out = process.argv[2];
@@ -23,7 +24,7 @@ async function main() {
     const gpu = await createSiamfaceWorker({ taskQueue: queues.gpu, activities: gpuActivities({ store: stack.store }), connection: stack.nativeConnection, temporal });
     const dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
     const workflowId = 'replay-fixture';
-    await cpu.worker.runUntil(gpu.worker.runUntil(stack.client.workflow.execute('trainingPipeline', { taskQueue: queues.cpu, workflowId, args: [tinyPipelineConfig(dataset, queues)] })));
+    await cpu.worker.runUntil(gpu.worker.runUntil(stack.client.workflow.execute(trainingPipeline, { taskQueue: queues.cpu, workflowId, args: [tinyPipelineConfig(dataset, queues)] })));
     const history = await stack.client.workflow.getHandle(workflowId).fetchHistory();
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, historyToJSON(history));

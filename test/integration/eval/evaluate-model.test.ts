@@ -17,6 +17,7 @@ import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-p
 import { readModelCard } from '../../../lib/registry/versions';
 import type { EvaluationSummary } from '../../../lib/eval/evaluate-model';
 import type { EvalReport } from '../../../lib/eval/types';
+import { trainingPipeline } from '../../../workflows/training-pipeline';
 
 const DIST = path.resolve(__dirname, '..', '..', '..');
 let stack: TestStack;
@@ -29,7 +30,7 @@ before(async () => {
   stack = await useStack('evaluate-model');
   workers = await startInProcessWorkers(stack);
   dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 4 });
-  const result = (await stack.client.workflow.execute('trainingPipeline', {
+  const result = (await stack.client.workflow.execute(trainingPipeline, {
     taskQueue: workers.queues.cpu,
     workflowId: `evaluate-train-${Date.now()}`,
     args: [tinyPipelineConfig(dataset, workers.queues, { promotion: { modelName: 'tiny-eval' } })],

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { useStack, type TestStack } from '../../support/stack';
 import { createSiamfaceWorker } from '../../../workers/worker-options';
 import { cpuActivities } from '../../../activities';
+import { pingWorkflow } from '../../../workflows/ping';
 
 let stack: TestStack;
 before(async () => {
@@ -21,7 +22,7 @@ test('a workflow runs an activity end to end on the real Temporal server and Min
     temporal: { address: stack.info.temporal.address, namespace: stack.info.temporal.namespace },
   });
   const result = await worker.runUntil(
-    stack.client.workflow.execute('pingWorkflow', { taskQueue, workflowId: `ping-${Date.now()}`, args: [{ message: 'héllo siamface' }] }),
+    stack.client.workflow.execute(pingWorkflow, { taskQueue, workflowId: `ping-${Date.now()}`, args: [{ message: 'héllo siamface' }] }),
   );
   assert.equal(result.echoed, 'héllo siamface');
   assert.equal(result.bytes, Buffer.byteLength('héllo siamface'));

@@ -12,7 +12,8 @@ import { tinyPipelineConfig, TINY_TRAINING } from '../../support/pipeline-fixtur
 import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
 import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
 import { livePipelineStatus } from '../../../cli/pipeline-status';
-import type { PipelineResult, PipelineStatus } from '../../../lib/pipeline/status';
+import type { PipelineResult } from '../../../lib/pipeline/status';
+import { trainingPipeline, pipelineStatusQuery, stopTrainingSignal } from '../../../workflows/training-pipeline';
 
 let stack: TestStack;
 let dataset: string;
@@ -49,13 +50,13 @@ async function trainingStep(handle: WorkflowHandle, atLeast: number): Promise<nu
 }
 
 test('stopTraining: training stops early and the pipeline evaluates and promotes the best checkpoint', { timeout: 300_000 }, async () => {
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId: `control-stop-${Date.now()}`, args: [longTraining('control-stop', 4)] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: workers.queues.cpu, workflowId: `control-stop-${Date.now()}`, args: [longTraining('control-stop', 4)] });
   await trainingStep(handle, 6);
-  await handle.signal('stopTraining', { reason: 'test' });
+  await handle.signal(stopTrainingSignal, { reason: 'test' });
   const result = (await handle.result()) as PipelineResult;
   assert.equal(result.training.stoppedEarly, true);
   assert.ok(result.training.steps < 5002, `stopped at step ${result.training.steps} of 5002`);
-  const st = await handle.query<PipelineStatus>('status');
+  const st = await handle.query(pipelineStatusQuery);
   assert.equal(st.stopRequested, true);
   assert.equal(st.stages.evaluate.state, 'done');
   assert.equal(st.stages.promote.state, 'done');
@@ -64,13 +65,13 @@ test('stopTraining: training stops early and the pipeline evaluates and promotes
 
 test('cancelling the pipeline cancels training, which saves a checkpoint first', { timeout: 300_000 }, async () => {
   // No periodic checkpoints (only epoch ends): the guarantee is that no progress reached before the cancel is lost.
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId: `control-cancel-${Date.now()}`, args: [longTraining('control-cancel', 100_000)] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: workers.queues.cpu, workflowId: `control-cancel-${Date.now()}`, args: [longTraining('control-cancel', 100_000)] });
   const step = await trainingStep(handle, 5);
   await handle.cancel();
   await assert.rejects(handle.result(), (e: unknown) => e instanceof WorkflowFailedError && /cancel/i.test(String(e.cause?.name ?? e.message)));
   const ckpt = await latestCompleteCheckpoint(stack.store, 'control-cancel');
   assert.ok(ckpt, 'the cancelled training saved a checkpoint');
   assert.ok(ckpt.meta.step >= step, `checkpoint at step ${ckpt.meta.step}, cancel requested after step ${step}: progress was lost`);
-  const st = await handle.query<PipelineStatus>('status').catch(() => undefined);
+  const st = await handle.query(pipelineStatusQuery).catch(() => undefined);
   if (st) assert.equal(st.stages.train.state, 'cancelled');
 });

@@ -24,7 +24,8 @@ import { PIPELINE_DEFAULTS } from '../../../lib/pipeline/config';
 import { livePipelineStatus } from '../../../cli/pipeline-status';
 import { readShardIndex } from '../../../lib/data/shard-format';
 import type { DatasetManifest } from '../../../lib/data/dataset-manifest';
-import type { PipelineResult, PipelineStatus } from '../../../lib/pipeline/status';
+import type { PipelineResult } from '../../../lib/pipeline/status';
+import { trainingPipeline, pipelineStatusQuery, stopTrainingSignal } from '../../../workflows/training-pipeline';
 
 const FAKE_KAGGLE_KEY = 'kaggle-key-that-must-never-appear-0123456789';
 let stack: TestStack & { options: StackOptions };
@@ -64,7 +65,7 @@ async function resultOf(handle: WorkflowHandle, needed: WorkerProcess[]): Promis
 }
 
 async function stageOf(handle: WorkflowHandle): Promise<string | undefined> {
-  return (await handle.query<PipelineStatus>('status')).stage;
+  return (await handle.query(pipelineStatusQuery)).stage;
 }
 
 async function historyText(handle: WorkflowHandle): Promise<string> {
@@ -81,10 +82,10 @@ test('GPU worker SIGKILLed during training and the Temporal server restarted: th
     training: { ...TINY_TRAINING, phase1: { steps: 6, lr: 1e-3 }, phase2: { steps: 30, lr: 1e-4 }, valPairsLimit: 8 },
     heartbeatTimeoutSeconds: { data: 20, train: 8, evaluate: 20 },
   });
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `durability-kill-${Date.now()}`, args: [input] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: queues.cpu, workflowId: `durability-kill-${Date.now()}`, args: [input] });
 
   // Wait for a checkpoint past step 4, then kill the GPU worker without warning.
-  const runId = await waitFor('the run id', async () => (await handle.query<PipelineStatus>('status')).runId);
+  const runId = await waitFor('the run id', async () => (await handle.query(pipelineStatusQuery)).runId);
   const ckpt = await waitFor('a checkpoint at step >= 4', async () => {
     const c = await latestCompleteCheckpoint(stack.store, runId);
     return c && c.meta.step >= 4 ? c : undefined;
@@ -117,7 +118,7 @@ test('MinIO stopped for a few seconds during sharding: the stage retries and the
   await Promise.all([cpu.ready, gpu.ready]);
   // A different shard size gives a different dataset config, so sharding really runs again.
   const input = tinyPipelineConfig(dataset, queues, { dataset: { source: { kind: 'folder', location: dataset }, id: 'minio-outage' }, preprocessing: { imageSize: 32, crop: 'centre', shardSize: 10 } });
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `durability-minio-${Date.now()}`, args: [input] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: queues.cpu, workflowId: `durability-minio-${Date.now()}`, args: [input] });
 
   await waitFor('the shard stage', async () => ((await stageOf(handle)) === 'shard' ? true : undefined), 300_000);
   await stopService(stack.options, 'minio');
@@ -127,7 +128,7 @@ test('MinIO stopped for a few seconds during sharding: the stage retries and the
 
   const result = await resultOf(handle, [cpu, gpu]);
   assert.equal(result.datasetId, 'minio-outage');
-  const status = await handle.query<PipelineStatus>('status');
+  const status = await handle.query(pipelineStatusQuery);
   assert.equal(status.stages.shard.state, 'done');
 
   const manifest = await stack.store.getJson<DatasetManifest>(status.outputs.manifest as string);
@@ -158,8 +159,8 @@ test('GPU worker SIGKILLed with the default heartbeat timeout and a new worker s
     // The product's own timeouts (the fixture's are shorter): the figure measured is what users get.
     heartbeatTimeoutSeconds: { ...PIPELINE_DEFAULTS.heartbeatTimeoutSeconds },
   });
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `durability-failover-${Date.now()}`, args: [input] });
-  const runId = await waitFor('the run id', async () => (await handle.query<PipelineStatus>('status')).runId);
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: queues.cpu, workflowId: `durability-failover-${Date.now()}`, args: [input] });
+  const runId = await waitFor('the run id', async () => (await handle.query(pipelineStatusQuery)).runId);
   const before = await waitFor('a checkpoint at step >= 8', async () => {
     const p = await readCheckpointPointer(stack.store, runId);
     return p && p.value.step >= 8 ? p.value : undefined;
@@ -188,7 +189,7 @@ test('GPU worker SIGKILLed with the default heartbeat timeout and a new worker s
   assert.equal(Number(scheduled?.heartbeatTimeout?.seconds ?? 0), PIPELINE_DEFAULTS.heartbeatTimeoutSeconds.train);
   assert.ok(atKill.step >= before.step);
 
-  await handle.signal('stopTraining', { reason: 'failover measured' });
+  await handle.signal(stopTrainingSignal, { reason: 'failover measured' });
   const result = await resultOf(handle, [cpu, gpu2]);
   // At most one checkpoint interval lost: the resume started from the newest checkpoint there was at the kill.
   assert.ok(result.training.resumedFromStep !== null && result.training.resumedFromStep >= atKill.step, `resumed from ${result.training.resumedFromStep}, newest checkpoint at the kill was ${atKill.step}`);
@@ -204,8 +205,8 @@ test('a training worker SIGSTOPped past its heartbeat timeout, then SIGCONTed: t
     training: { ...TINY_TRAINING, phase1: { steps: 4, lr: 1e-3 }, phase2: { steps: 60, lr: 1e-4 }, checkpointEverySteps: 4, valPairsLimit: 8 },
     heartbeatTimeoutSeconds: { data: 20, train: 10, evaluate: 20 },
   });
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `durability-sigstop-${Date.now()}`, args: [input] });
-  const runId = await waitFor('the run id', async () => (await handle.query<PipelineStatus>('status')).runId);
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: queues.cpu, workflowId: `durability-sigstop-${Date.now()}`, args: [input] });
+  const runId = await waitFor('the run id', async () => (await handle.query(pipelineStatusQuery)).runId);
   await waitFor('a checkpoint at step >= 8', async () => ((await readCheckpointPointer(stack.store, runId))?.value.step ?? 0) >= 8 || undefined, 300_000);
   const first = (await stack.store.getJson<LeaseJson>(leaseKey(runId))).generation;
 

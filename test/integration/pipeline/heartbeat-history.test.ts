@@ -23,6 +23,7 @@ import { gpuActivities } from '../../../activities';
 import { livePipelineStatus } from '../../../cli/pipeline-status';
 import type { PipelineStatus } from '../../../lib/pipeline/status';
 import type { PipelineResult } from '../../../lib/pipeline/status';
+import { trainingPipeline, stopTrainingSignal } from '../../../workflows/training-pipeline';
 
 // Read by runStage's timer and by createSiamfaceWorker's heartbeat throttle.
 process.env.SIAMFACE_HEARTBEAT_INTERVAL_MS = '20';
@@ -72,7 +73,7 @@ test('200+ training heartbeats keep the training stage under 100 history events;
     runId: 'heartbeat-history',
     training: { ...TINY_TRAINING, phase1: { steps: 2, lr: 1e-3 }, phase2: { steps: 100_000, lr: 1e-4 }, checkpointEverySteps: 100_000, stopCheckEverySteps: 2 },
   });
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: cpu.queues.cpu, workflowId: `heartbeat-history-${Date.now()}`, args: [config] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: cpu.queues.cpu, workflowId: `heartbeat-history-${Date.now()}`, args: [config] });
 
   // Run training until it has heartbeated 250 times and the status has shown live progress, then stop it early.
   const steps: number[] = [];
@@ -84,7 +85,7 @@ test('200+ training heartbeats keep the training stage under 100 history events;
     if (st.stages.train.state === 'running' && typeof step === 'number' && step !== steps[steps.length - 1]) steps.push(step);
     await new Promise((r) => setTimeout(r, 200));
   }
-  await handle.signal('stopTraining', { reason: 'enough heartbeats' });
+  await handle.signal(stopTrainingSignal, { reason: 'enough heartbeats' });
   const result = (await handle.result()) as PipelineResult;
   assert.equal(result.training.stoppedEarly, true);
   assert.ok(steps[steps.length - 1] > steps[0], `live progress advanced: steps seen [${steps.join(', ')}]`);
@@ -112,7 +113,7 @@ test('a killed GPU worker shows in the status as "attempt 1 lost its worker ...;
     training: { ...TINY_TRAINING, phase1: { steps: 2, lr: 1e-3 }, phase2: { steps: 100_000, lr: 1e-4 }, checkpointEverySteps: 100_000 },
     heartbeatTimeoutSeconds: { data: 30, train: 3, evaluate: 30 },
   });
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `heartbeat-lost-${Date.now()}`, args: [config] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: queues.cpu, workflowId: `heartbeat-lost-${Date.now()}`, args: [config] });
   try {
     const waitForStatus = async (what: string, ok: (st: Awaited<ReturnType<typeof livePipelineStatus>>) => boolean) => {
       const deadline = Date.now() + 150_000;

@@ -8,10 +8,16 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Worker } from '@temporalio/worker';
 import { temporal } from '@temporalio/proto';
+import type { Workflow } from '@temporalio/common';
 import { useStack, type TestStack } from '../../support/stack';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { createSiamfaceWorker } from '../../../workers/worker-options';
 import { NON_RETRYABLE_ERROR_TYPES } from '../../../lib/pipeline/retry';
+import { trainingPipeline } from '../../../workflows/training-pipeline';
+import { batchVerify } from '../../../workflows/batch-verify';
+import { evaluateModel } from '../../../workflows/evaluate-model';
+import { pingWorkflow } from '../../../workflows/ping';
+import { trainOnlyWorkflow } from '../../../workflows/train-only';
 
 let stack: TestStack;
 let worker: Worker;
@@ -35,18 +41,19 @@ after(async () => {
   await stack?.close();
 });
 
-const cases: [string, string, unknown][] = [
-  ['trainingPipeline', 'planPipeline', () => tinyPipelineConfig('/nowhere', { cpu: unserved, gpu: unserved })],
-  ['trainOnlyWorkflow', 'trainModel', () => ({ train: { runId: 'r', datasetId: 'd', manifestKey: 'm.json', pairsKeys: { train: 'p.csv' } }, taskQueue: unserved })],
-  ['batchVerify', 'prepareBatchJob', () => ({ jobId: 'j', input: 'pairs.csv', taskQueue: unserved })],
-  ['evaluateModel', 'prepareEvaluation', () => ({ input: 'pairs.csv', taskQueue: unserved })],
+const cases: [Workflow, string, unknown][] = [
+  [trainingPipeline, 'planPipeline', () => tinyPipelineConfig('/nowhere', { cpu: unserved, gpu: unserved })],
+  [trainOnlyWorkflow, 'trainModel', () => ({ train: { runId: 'r', datasetId: 'd', manifestKey: 'm.json', pairsKeys: { train: 'p.csv' } }, taskQueue: unserved })],
+  [batchVerify, 'prepareBatchJob', () => ({ jobId: 'j', input: 'pairs.csv', taskQueue: unserved })],
+  [evaluateModel, 'prepareEvaluation', () => ({ input: 'pairs.csv', taskQueue: unserved })],
   // No task queue option: its activity goes to the workflow's own queue, where this worker runs no activities.
-  ['pingWorkflow', 'pingStorage', () => ({ message: 'hi' })],
+  [pingWorkflow, 'pingStorage', () => ({ message: 'hi' })],
 ];
 
-for (const [workflowType, activityType, input] of cases) {
+for (const [workflow, activityType, input] of cases) {
+  const workflowType = workflow.name;
   test(`${workflowType} schedules ${activityType} with every non-retryable error type`, { timeout: 60_000 }, async () => {
-    const handle = await stack.client.workflow.start(workflowType, { taskQueue: queue, workflowId: `retry-${workflowType}-${Date.now()}`, args: [(input as () => unknown)()] });
+    const handle = await stack.client.workflow.start(workflow, { taskQueue: queue, workflowId: `retry-${workflowType}-${Date.now()}`, args: [(input as () => unknown)()] });
     try {
       const deadline = Date.now() + 30_000;
       let attrs: temporal.api.history.v1.IActivityTaskScheduledEventAttributes | undefined;

@@ -13,7 +13,8 @@ import { loadPairs } from '../../../lib/train/data-loader';
 import { pairsChecksum } from '../../../lib/eval/pairs';
 import type { DatasetManifest } from '../../../lib/data/dataset-manifest';
 import type { EvalReport } from '../../../lib/eval/types';
-import type { PipelineResult, PipelineStatus } from '../../../lib/pipeline/status';
+import type { PipelineResult } from '../../../lib/pipeline/status';
+import { trainingPipeline, pipelineStatusQuery } from '../../../workflows/training-pipeline';
 
 let stack: TestStack;
 let dataset: string;
@@ -36,13 +37,13 @@ test('two pipelines on one dataset with different imageSize and pair counts run 
     tinyPipelineConfig(dataset, workers.queues, { preprocessing: { imageSize: 48, crop: 'centre', shardSize: 25 }, pairs: { seed: 1, perSplit: { train: 40, val: 16, test: 12 } } }),
   ];
   const handles = await Promise.all(
-    configs.map((cfg, i) => stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId: `shared-dataset-${i}-${Date.now()}`, args: [cfg] })),
+    configs.map((cfg, i) => stack.client.workflow.start(trainingPipeline, { taskQueue: workers.queues.cpu, workflowId: `shared-dataset-${i}-${Date.now()}`, args: [cfg] })),
   );
   const results = (await Promise.all(handles.map((h) => h.result()))) as PipelineResult[];
   assert.equal(results[0].datasetId, results[1].datasetId, 'one dataset');
   assert.notEqual(results[0].runId, results[1].runId, 'two runs');
 
-  const statuses = await Promise.all(handles.map((h) => h.query<PipelineStatus>('status')));
+  const statuses = await Promise.all(handles.map((h) => h.query(pipelineStatusQuery)));
   assert.notEqual(statuses[0].outputs.manifest, statuses[1].outputs.manifest, 'each has its own shard set');
   for (const [i, st] of statuses.entries()) {
     const manifestKey = st.outputs.manifest as string;

@@ -18,6 +18,7 @@ import { latestCompleteCheckpoint } from '../../../lib/train/checkpoint';
 import { runPrefix } from '../../../lib/train/run-layout';
 import { NON_RETRYABLE_ERROR_TYPES } from '../../../lib/pipeline/retry';
 import type { PipelineResult } from '../../../lib/pipeline/status';
+import { trainingPipeline, stopTrainingSignal } from '../../../workflows/training-pipeline';
 
 const DIST = path.resolve(__dirname, '..', '..', '..');
 const RUN = 'stop-resume';
@@ -73,10 +74,10 @@ test('stop, cancel, then pipeline resume: the resumed run ignores the old stop r
     training: { ...TINY_TRAINING, phase1: { steps: 2, lr: 1e-3 }, phase2: { steps: PHASE2_STEPS, lr: 1e-4 }, checkpointEverySteps: 10, stopCheckEverySteps: 100_000 },
   });
   const workflowId = `stop-resume-${Date.now()}`;
-  const first = await stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId, args: [cfg] });
+  const first = await stack.client.workflow.start(trainingPipeline, { taskQueue: workers.queues.cpu, workflowId, args: [cfg] });
   // A checkpoint in S3: training is under way and a resume has something to resume from.
   await waitFor('a first checkpoint', async () => ((await latestCompleteCheckpoint(stack.store, RUN))?.meta.step ? true : undefined));
-  await first.signal('stopTraining', { reason: 'test' });
+  await first.signal(stopTrainingSignal, { reason: 'test' });
   const request = await waitFor('the stop request in S3', async () => (await stack.store.listAll(`${runPrefix(RUN)}control/`))[0]);
   await first.cancel();
   await assert.rejects(first.result(), (e: unknown) => e instanceof WorkflowFailedError);

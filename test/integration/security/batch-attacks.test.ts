@@ -23,6 +23,8 @@ import { ObjectStore } from '../../../lib/storage/object-store';
 import { parseResultLines, type BatchSummary } from '../../../lib/verify/batch-job';
 import { resultsKey } from '../../../lib/verify/job-layout';
 import type { BatchVerifyInput } from '../../../lib/verify/batch-status';
+import { batchVerify } from '../../../workflows/batch-verify';
+import { trainingPipeline } from '../../../workflows/training-pipeline';
 
 let stack: TestStack;
 let inProcess: InProcessWorkers | undefined;
@@ -39,7 +41,7 @@ before(async () => {
   stack = await useStack('sec-batch');
   inProcess = await startInProcessWorkers(stack);
   const dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
-  const result = (await stack.client.workflow.execute('trainingPipeline', {
+  const result = (await stack.client.workflow.execute(trainingPipeline, {
     taskQueue: inProcess.queues.cpu,
     workflowId: `sec-batch-train-${Date.now()}`,
     args: [tinyPipelineConfig(dataset, inProcess.queues)],
@@ -92,7 +94,7 @@ function expiredSignedUrl(bucket: string, key: string): string {
 async function runJob(jobId: string, rows: string[], extra: Partial<BatchVerifyInput> = {}): Promise<WorkflowHandle> {
   await stack.store.putObject(`jobs/${jobId}/input.csv`, `a,b\n${rows.join('\n')}\n`);
   const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model, chunkSize: 50, baseUri: sharedSet('lfw-train'), ...extra };
-  const handle = await stack.client.workflow.start('batchVerify', { taskQueue: queue, workflowId: `sec-bv-${jobId}`, args: [args] });
+  const handle = await stack.client.workflow.start(batchVerify, { taskQueue: queue, workflowId: `sec-bv-${jobId}`, args: [args] });
   handles.push(handle);
   return handle;
 }

@@ -25,6 +25,7 @@ import { localRunContext } from '../../../lib/progress';
 import { SiamfaceError } from '../../../lib/errors';
 import { fetchDataset } from '../../../lib/data/fetch-dataset';
 import { ObjectStore } from '../../../lib/storage/object-store';
+import { trainingPipeline } from '../../../workflows/training-pipeline';
 
 const FILE_KAGGLE_KEY = 'kaggle-file-key-never-leaks-4242';
 const ARCHIVE_CAP = 32 * 1024 * 1024;
@@ -102,7 +103,7 @@ after(async () => {
 
 /** Runs a pipeline that must fail; returns the innermost failure's type and message. */
 async function refusedPipeline(name: string, overrides: Record<string, unknown>): Promise<{ type?: string; message: string }> {
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: queues.cpu, workflowId: `attack-${name}-${Date.now()}`, args: [tinyPipelineConfig(dataset, queues, overrides)] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: queues.cpu, workflowId: `attack-${name}-${Date.now()}`, args: [tinyPipelineConfig(dataset, queues, overrides)] });
   handles.push(handle);
   try {
     await handle.result();

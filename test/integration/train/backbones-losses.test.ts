@@ -19,7 +19,7 @@ import { readModelCard } from '../../../lib/registry/versions';
 import { readOnnxRecord } from '../../../lib/registry/onnx-artifact';
 import type { PipelineResult } from '../../../lib/pipeline/status';
 import type { PipelineConfigInput } from '../../../lib/pipeline/config';
-import { stopTrainingSignal } from '../../../workflows/training-pipeline';
+import { stopTrainingSignal, trainingPipeline, pipelineStatusQuery } from '../../../workflows/training-pipeline';
 
 let stack: TestStack;
 let workers: InProcessWorkers;
@@ -94,11 +94,11 @@ test('densenet121 and faceres34, each with contrastive, CosFace and ArcFace: tra
   await gpuWorker('gpu-1');
   const runs = (Object.keys(BACKBONES) as (keyof typeof BACKBONES)[]).flatMap((backbone) => LOSSES.map((loss) => ({ backbone, loss, input: pipelineInput(backbone, loss) })));
   const handles = await Promise.all(
-    runs.map((r) => stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId: `bb-${r.backbone}-${r.loss}-${Date.now()}`, args: [r.input] })),
+    runs.map((r) => stack.client.workflow.start(trainingPipeline, { taskQueue: workers.queues.cpu, workflowId: `bb-${r.backbone}-${r.loss}-${Date.now()}`, args: [r.input] })),
   );
 
   // Kill the GPU worker once every run has a checkpoint and none has finished.
-  const runIdOf = async (i: number) => ((await handles[i].query('status')) as { runId?: string }).runId;
+  const runIdOf = async (i: number) => (await handles[i].query(pipelineStatusQuery)).runId;
   const deadline = Date.now() + 600_000;
   for (;;) {
     if (Date.now() > deadline) throw new Error('not every run reached a checkpoint within 10 minutes');

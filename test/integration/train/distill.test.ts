@@ -20,6 +20,7 @@ import { loadFaceApiWeights } from '../../../lib/model/face-api-weights';
 import { BACKBONES } from '../../../lib/model/backbones';
 import { preprocessRgbBytes } from '../../../lib/model/preprocess';
 import { readModelCard } from '../../../lib/registry/versions';
+import { trainingPipeline, pipelineStatusQuery } from '../../../workflows/training-pipeline';
 
 let stack: TestStack;
 let workers: InProcessWorkers;
@@ -64,9 +65,9 @@ function input(seed: number): PipelineConfigInput {
 }
 
 async function run(seed: number): Promise<{ result: PipelineResult; status: PipelineStatus }> {
-  const handle = await stack.client.workflow.start('trainingPipeline', { taskQueue: workers.queues.cpu, workflowId: `distill-${seed}-${Date.now()}`, args: [input(seed)] });
+  const handle = await stack.client.workflow.start(trainingPipeline, { taskQueue: workers.queues.cpu, workflowId: `distill-${seed}-${Date.now()}`, args: [input(seed)] });
   const result = (await handle.result()) as PipelineResult;
-  return { result, status: (await handle.query('status')) as PipelineStatus };
+  return { result, status: (await handle.query(pipelineStatusQuery)) };
 }
 
 test('the teacher embeds the train images once; a second run on the same shards reuses them', { timeout: 600_000 }, async () => {

@@ -16,6 +16,7 @@ import { runJsonKey } from '../../../lib/train/run-layout';
 import type { TrainModelResult } from '../../../lib/train/train-model';
 import type { TrainOnlyInput } from '../../../workflows/train-only';
 import { TINY_TRAIN_CONFIG, writeTinyLfwDataset, type TinyDataset } from './lfw-shards';
+import { trainOnlyWorkflow } from '../../../workflows/train-only';
 
 const { stepsPerEpoch: _cap, stopCheckEverySteps: _stopCheck, ...RESUME_BASE } = TINY_TRAIN_CONFIG;
 const GPU_WORKER = path.resolve(__dirname, '../../../workers/gpu-worker.js');
@@ -91,7 +92,7 @@ test('SIGKILL of the GPU worker mid-training: a new worker resumes from the last
         config: { ...RESUME_BASE, checkpointEverySteps: 5, keepCheckpoints: 3 },
       },
     };
-    const handle = await stack.client.workflow.start('trainOnlyWorkflow', { taskQueue: cpuQueue, workflowId: `train-resume-${Date.now()}`, args: [input] });
+    const handle = await stack.client.workflow.start(trainOnlyWorkflow, { taskQueue: cpuQueue, workflowId: `train-resume-${Date.now()}`, args: [input] });
 
     // Wait until training is well under way, then kill the worker without warning.
     let seen = 0;

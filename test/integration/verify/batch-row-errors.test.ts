@@ -21,6 +21,8 @@ import { ModelCache } from '../../../lib/verify/model-cache';
 import { finalizeBatchJob, parseResultLines, prepareBatchJob, type BatchJob, type BatchSummary } from '../../../lib/verify/batch-job';
 import { chunkKey, jobJsonKey, resultsKey } from '../../../lib/verify/job-layout';
 import type { BatchVerifyInput } from '../../../lib/verify/batch-status';
+import { trainingPipeline } from '../../../workflows/training-pipeline';
+import { batchVerify } from '../../../workflows/batch-verify';
 
 const IMAGE_TIMEOUT_MS = 1500;
 let stack: TestStack;
@@ -37,7 +39,7 @@ before(async () => {
   process.env.SIAMFACE_URL_IMAGE_TIMEOUT_MS = String(IMAGE_TIMEOUT_MS);
   workers = await startInProcessWorkers(stack);
   const dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
-  const result = (await stack.client.workflow.execute('trainingPipeline', {
+  const result = (await stack.client.workflow.execute(trainingPipeline, {
     taskQueue: workers.queues.cpu,
     workflowId: `batch-rows-train-${Date.now()}`,
     args: [tinyPipelineConfig(dataset, workers.queues)],
@@ -102,7 +104,7 @@ test('a batch job with unreachable, forbidden, failing and slow image URLs among
 
   await stack.store.putObject(`jobs/${jobId}/input.csv`, `a,b\n${rows.join('\n')}\n`);
   const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model, chunkSize: 3, concurrency: 2, baseUri: lfw() };
-  const summary = (await stack.client.workflow.execute('batchVerify', { taskQueue: workers!.queues.cpu, workflowId: `bv-${jobId}`, args: [args] })) as BatchSummary;
+  const summary = (await stack.client.workflow.execute(batchVerify, { taskQueue: workers!.queues.cpu, workflowId: `bv-${jobId}`, args: [args] })) as BatchSummary;
 
   const results = parseResultLines((await stack.store.getBuffer(resultsKey(jobId))).toString());
   assert.equal(results.length, rows.length, 'exactly one result line per input row');

@@ -28,6 +28,8 @@ import { localRunContext } from '../../../lib/progress';
 import { resultsKey, summaryKey, chunkKey } from '../../../lib/verify/job-layout';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../../lib/verify/batch-status';
 import type { BatchResultRow, VerifyResult } from '../../../lib/verify/types';
+import { batchVerify, batchStatusQuery } from '../../../workflows/batch-verify';
+import { trainingPipeline } from '../../../workflows/training-pipeline';
 
 const DIST = path.resolve(__dirname, '..', '..', '..');
 let stack: TestStack;
@@ -42,7 +44,7 @@ before(async () => {
   inProcess = await startInProcessWorkers(stack);
   queues = inProcess.queues;
   const dataset = subsetOf('lfw-train', { identities: 10, minImages: 3, maxImages: 5 });
-  const result = (await stack.client.workflow.execute('trainingPipeline', {
+  const result = (await stack.client.workflow.execute(trainingPipeline, {
     taskQueue: queues.cpu,
     workflowId: `verify-train-${Date.now()}`,
     args: [tinyPipelineConfig(dataset, queues)],
@@ -376,12 +378,12 @@ test('batch job: 300 LFW pairs + bad rows -> exactly one result per row, bad row
   const jobId = `batch-${Date.now()}`;
   await stack.store.putObject(`jobs/${jobId}/input.csv`, text);
   const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model: { name: model.name }, chunkSize: 40, concurrency: 2, continueAsNewEveryChunks: 3, baseUri: sharedSet('lfw-train') };
-  const handle = await stack.client.workflow.start('batchVerify', { taskQueue: queues.cpu, workflowId: `bv-${jobId}`, args: [args] });
+  const handle = await stack.client.workflow.start(batchVerify, { taskQueue: queues.cpu, workflowId: `bv-${jobId}`, args: [args] });
   const summary = (await handle.result()) as BatchSummary;
   const results = parseResultLines((await stack.store.getBuffer(resultsKey(jobId))).toString());
   checkResults(results, rows, bad, summary);
   assert.deepEqual(await stack.store.getJson(summaryKey(jobId)), summary);
-  const status = await handle.query<BatchVerifyStatus>('status');
+  const status = await handle.query(batchStatusQuery);
   assert.equal(status.state, 'done');
   assert.equal(status.pairsDone, rows);
   assert.ok(status.continuedAsNew >= 2, `continued as new ${status.continuedAsNew} times (8 chunks, every 3)`);
@@ -414,11 +416,11 @@ test('batch job survives a SIGKILLed worker mid-job: exactly one result per row,
   };
   const first = startWorker();
   const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model: { name: model.name }, chunkSize: 10, concurrency: 2, continueAsNewEveryChunks: 10, baseUri: sharedSet('lfw-train'), chunkHeartbeatTimeoutSeconds: 5 };
-  const handle = await stack.client.workflow.start('batchVerify', { taskQueue: queue, workflowId: `bv-${jobId}`, args: [args], workflowTaskTimeout: '5s' });
+  const handle = await stack.client.workflow.start(batchVerify, { taskQueue: queue, workflowId: `bv-${jobId}`, args: [args], workflowTaskTimeout: '5s' });
   let status: BatchVerifyStatus | undefined;
   const deadline = Date.now() + 120_000;
   while (Date.now() < deadline) {
-    status = await handle.query<BatchVerifyStatus>('status').catch(() => undefined);
+    status = await handle.query(batchStatusQuery).catch(() => undefined);
     if (status && status.chunksDone >= 3) break;
     await new Promise((r) => setTimeout(r, 100));
   }
