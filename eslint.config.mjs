@@ -28,6 +28,19 @@ export default tseslint.config(
     },
   },
   {
+    // Workflows are started, queried and signalled by their typed definitions, never by a string name that can drift.
+    files: ['cli/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts', 'lib/**/*.ts', 'workers/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name=/^(start|execute|signalWithStart|query|signal)$/][arguments.0.type='Literal']",
+          message: 'use the workflow function or its defineQuery/defineSignal definition, not a string name',
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
