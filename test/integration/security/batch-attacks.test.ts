@@ -20,7 +20,8 @@ import { sharedSet, subsetOf } from '../../support/shared-data';
 import { testInputDir } from '../../support/test-policy';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { ObjectStore } from '../../../lib/storage/object-store';
-import { parseResultLines, type BatchSummary } from '../../../lib/verify/batch-job';
+import { parseResultLines } from '../../../lib/verify/batch-results';
+import type { BatchSummary } from '../../../lib/verify/batch-types';
 import { resultsKey } from '../../../lib/verify/job-layout';
 import type { BatchVerifyInput } from '../../../lib/verify/batch-status';
 

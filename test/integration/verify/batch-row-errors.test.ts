@@ -18,7 +18,10 @@ import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { SiamfaceError } from '../../../lib/errors';
 import { localRunContext } from '../../../lib/progress';
 import { ModelCache } from '../../../lib/verify/model-cache';
-import { finalizeBatchJob, parseResultLines, prepareBatchJob, type BatchJob, type BatchSummary } from '../../../lib/verify/batch-job';
+import { prepareBatchJob } from '../../../lib/verify/batch-prepare';
+import { finalizeBatchJob } from '../../../lib/verify/batch-finalize';
+import { parseResultLines } from '../../../lib/verify/batch-results';
+import type { BatchJob, BatchSummary } from '../../../lib/verify/batch-types';
 import { chunkKey, jobJsonKey, resultsKey } from '../../../lib/verify/job-layout';
 import type { BatchVerifyInput } from '../../../lib/verify/batch-status';
 
