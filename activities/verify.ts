@@ -1,17 +1,10 @@
 /** Verification activities (CPU queue): one pair, and the three steps of a batch job. Models load once per worker process. */
 import { sharedModelCache } from '../lib/verify/model-cache';
 import { verifyPair, type VerifyPairInput } from '../lib/verify/verify-pair';
-import {
-  finalizeBatchJob,
-  prepareBatchJob,
-  verifyChunk,
-  type BatchSummary,
-  type ChunkSummary,
-  type FinalizeBatchJobInput,
-  type PrepareBatchJobInput,
-  type PreparedBatchJob,
-  type VerifyChunkInput,
-} from '../lib/verify/batch-job';
+import { prepareBatchJob } from '../lib/verify/batch-prepare';
+import { verifyChunk } from '../lib/verify/batch-chunk';
+import { finalizeBatchJob } from '../lib/verify/batch-finalize';
+import type { BatchSummary, ChunkSummary, FinalizeBatchJobInput, PrepareBatchJobInput, PreparedBatchJob, VerifyChunkInput } from '../lib/verify/batch-types';
 import type { ImageInput, VerifyResult } from '../lib/verify/types';
 import { redactSecrets } from '../lib/redact';
 import { runStage, type ActivityDeps } from './support';

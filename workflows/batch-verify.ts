@@ -8,7 +8,8 @@
  */
 import { ApplicationFailure, ContinueAsNew, continueAsNew, defineQuery, proxyActivities, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import type { CpuActivities } from '../activities';
-import type { BatchSummary, ChunkSummary } from '../lib/verify/batch-job';
+import type { BatchSummary } from '../lib/verify/batch-types';
+import { addChunkCounts } from '../lib/verify/row-tally';
 import { emptyCounters, type BatchCarry, type BatchVerifyInput, type BatchVerifyStatus } from '../lib/verify/batch-status';
 import { retryPolicy } from '../lib/pipeline/retry';
 import { summaryKey } from '../lib/verify/job-layout';
@@ -84,17 +85,6 @@ export async function batchVerify(input: BatchVerifyInput, carry?: BatchCarry): 
     status.state = 'running';
     upsertSearchAttributes({ SiamfaceStage: ['batch-running'], SiamfaceModel: [job.model.name] });
 
-    const add = (s: ChunkSummary) => {
-      status.chunksDone++;
-      status.pairsDone += s.rows;
-      status.verified += s.verified;
-      status.notVerified += s.notVerified;
-      for (const [code, n] of Object.entries(s.errors)) {
-        status.errors += n ?? 0;
-        status.errorsByCode[code as keyof typeof s.errors] = (status.errorsByCode[code as keyof typeof s.errors] ?? 0) + (n ?? 0);
-      }
-    };
-
     const segmentEnd = Math.min(job.chunks, carry.nextChunk + every);
     let next = carry.nextChunk;
     const runner = async () => {
@@ -104,7 +94,7 @@ export async function batchVerify(input: BatchVerifyInput, carry?: BatchCarry): 
         const startRow = i * job.chunkSize;
         const summary = await chunkActs.verifyChunk({ jobId: input.jobId, chunkIndex: i, startRow, endRow: Math.min(job.totalRows, startRow + job.chunkSize) });
         status.runningChunks = status.runningChunks.filter((c) => c !== i);
-        add(summary);
+        addChunkCounts(status, summary);
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, segmentEnd - carry.nextChunk) }, runner));

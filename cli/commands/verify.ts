@@ -12,7 +12,7 @@ import { resultsKey, uploadedInputKey } from '../../lib/verify/job-layout';
 import type { ModelRef } from '../../lib/verify/types';
 import { isSafeName } from '../../lib/registry/keys';
 import type { BatchVerifyInput, BatchVerifyStatus } from '../../lib/verify/batch-status';
-import type { BatchSummary } from '../../lib/verify/batch-job';
+import type { BatchSummary } from '../../lib/verify/batch-types';
 import { rootCauseMessage, withClient } from '../temporal-client';
 import { CLI_EXIT } from '../exit-codes';
 import { outputOf, positiveInt, nonNegativeNumber, type CliOutput } from '../options';

@@ -22,7 +22,7 @@ import { readModelCard } from '../registry/versions';
 import type { ModelCache } from '../verify/model-cache';
 import { checkDetectMode } from '../verify/detection-policy';
 import { csvHeader, DEFAULT_COLUMNS, formatOf, parseRow, readRecords, type CsvColumns, type BatchInputFormat } from '../verify/batch-input';
-import { parseResultLines } from '../verify/batch-job';
+import { parseResultLines } from '../verify/batch-results';
 import { resultsKey } from '../verify/job-layout';
 import { errorTotal, tallyRows, type ErrorCounts } from '../verify/row-tally';
 import type { DetectMode, ModelRef } from '../verify/types';

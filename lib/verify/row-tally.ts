@@ -1,4 +1,5 @@
-/** Counts over batch result rows (verified, not verified, errors by code, labelled decisions): one tally for chunks, jobs and evaluations. */
+/** Counts over batch result rows (verified, not verified, errors by code, labelled decisions): one tally for chunks, jobs, evaluations and the batch workflow. */
+import type { BatchCounters } from './batch-status';
 import type { BatchErrorCode, BatchResultRow } from './types';
 
 export type ErrorCounts = Partial<Record<BatchErrorCode, number>>;
@@ -40,4 +41,19 @@ export function tallyRows(rows: Iterable<BatchResultRow>): RowTally {
 
 export function errorTotal(errors: ErrorCounts): number {
   return Object.values(errors).reduce((a: number, b) => a + (b ?? 0), 0);
+}
+
+/** What a chunk reports of its rows (labelled decisions are counted once, over the whole job). */
+export type ChunkCounts = Pick<RowTally, 'rows' | 'verified' | 'notVerified' | 'errors'>;
+
+/** Adds one finished chunk to the batch workflow's running counters (pure: workflow code calls it). */
+export function addChunkCounts(counters: BatchCounters, chunk: ChunkCounts): void {
+  counters.chunksDone++;
+  counters.pairsDone += chunk.rows;
+  counters.verified += chunk.verified;
+  counters.notVerified += chunk.notVerified;
+  for (const [code, n] of Object.entries(chunk.errors) as Array<[BatchErrorCode, number | undefined]>) {
+    counters.errors += n ?? 0;
+    counters.errorsByCode[code] = (counters.errorsByCode[code] ?? 0) + (n ?? 0);
+  }
 }

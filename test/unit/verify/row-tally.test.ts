@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { errorTotal, tallyRows } from '../../../lib/verify/row-tally';
+import { addChunkCounts, errorTotal, tallyRows } from '../../../lib/verify/row-tally';
+import { emptyCounters } from '../../../lib/verify/batch-status';
 import type { BatchResultRow } from '../../../lib/verify/types';
 
 const ok = (row: number, verified: boolean, label?: number): BatchResultRow => ({ row, a: 'a.jpg', b: 'b.jpg', verified, distance: 0.5, confidence: 0.9, ...(label === undefined ? {} : { label }) });
@@ -15,4 +16,19 @@ test('tallyRows counts decisions, errors by code and labelled accuracy; errored 
 test('an empty result set tallies to zeros', () => {
   assert.deepEqual(tallyRows([]), { rows: 0, verified: 0, notVerified: 0, errors: {}, labelled: 0, correct: 0 });
   assert.equal(errorTotal({}), 0);
+});
+
+test('addChunkCounts adds chunks to the workflow counters: totals, errors by code and their sum', () => {
+  const counters = emptyCounters();
+  addChunkCounts(counters, { rows: 5, verified: 2, notVerified: 1, errors: { no_face: 2 } });
+  addChunkCounts(counters, { rows: 4, verified: 0, notVerified: 1, errors: { no_face: 1, not_found: 2 } });
+  addChunkCounts(counters, { rows: 3, verified: 3, notVerified: 0, errors: {} });
+  assert.deepEqual(counters, { pairsDone: 12, verified: 5, notVerified: 2, errors: 5, errorsByCode: { no_face: 3, not_found: 2 }, chunksDone: 3 });
+});
+
+test('a chunk summarised by tallyRows adds the same counts as its rows', () => {
+  const t = tallyRows([ok(0, true, 1), ok(1, false), failed(2, 'not_found')]);
+  const counters = emptyCounters();
+  addChunkCounts(counters, t);
+  assert.deepEqual(counters, { pairsDone: 3, verified: 1, notVerified: 1, errors: 1, errorsByCode: { not_found: 1 }, chunksDone: 1 });
 });
