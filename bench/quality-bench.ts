@@ -18,18 +18,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
 import { Command } from 'commander';
 import * as tf from '@tensorflow/tfjs';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
-import { Client, Connection } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { objectStoreFromEnv } from '../lib/storage/object-store';
-import { temporalConfig } from '../lib/config';
 import { buildPipelineInput } from '../cli/commands/pipeline';
-import { runIdFor } from '../activities/pipeline';
-import { resolvePipelineConfig } from '../lib/pipeline/config';
-import { datasetIdFor } from '../lib/data/sources';
-import type { PipelineResult, PipelineStatus } from '../lib/pipeline/status';
 import type { EvaluationSummary } from '../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../workflows/evaluate-model';
 import { buildEvalReport } from '../lib/eval/evaluate-pairs';
@@ -40,26 +34,9 @@ import type { ScoredPair } from '../lib/eval/types';
 import { loadFaceModels } from '../lib/face/detector';
 import { decodeRgb } from '../lib/face/image';
 import { FACE_API_MODEL_DIR } from '../lib/model/face-api-weights';
-import { trainingPipeline, pipelineStatusQuery } from '../workflows/training-pipeline';
+import { BENCH_CONFIGS, CPU_QUEUE, ROOT, SHARED, benchModelOf, startLocalStack, trainBenchConfig } from './support/bench-pipeline';
 import { evaluateModel } from '../workflows/evaluate-model';
 
-const ROOT = path.resolve(__dirname, '..', '..');
-const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
-
-/** The rows: committed configs (and the pretrained port, before any fine-tuning). */
-const CONFIGS: Record<string, { file: string; note: string; edit?: (c: Record<string, any>) => void }> = {
-  baseline: { file: 'configs/lfw-cpu-small.json', note: 'DenseNet121 from scratch, contrastive (the previous README config)' },
-  'faceres-pretrained': {
-    file: 'configs/lfw-cpu-faceres.json',
-    note: 'faceres34 with face-api.js weights, no training (the weights fine-tuning starts from)',
-    edit: (c) => {
-      c.training.phase1 = { steps: 0, lr: 1e-3 };
-      c.training.phase2 = { steps: 0, lr: 1e-5 };
-    },
-  },
-  faceres: { file: 'configs/lfw-cpu-faceres.json', note: 'faceres34 fine-tuned' },
-  distill: { file: 'configs/lfw-cpu-distill.json', note: 'DenseNet121 student distilled from faceres34' },
-};
 
 const SETS: Record<string, { detect: 'auto' | 'always'; what: string }> = {
   lfw: { detect: 'auto', what: "lfw-train test split (identity-disjoint)" },
@@ -75,28 +52,6 @@ interface Row {
   trainImagesPerSec?: number;
   pipelineSec?: number;
   sets: Record<string, { accuracy: number; accuracyStd: number; auc: number; eer: number; tar1e2: number; tar1e3: number; scored: number; rows: number } | undefined>;
-}
-
-function sh(args: string[]): string {
-  return execFileSync(path.join(ROOT, 'bin', 'siamface'), args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-}
-
-async function trainConfig(client: Client, name: string, steps: number | undefined): Promise<{ result: PipelineResult; status: PipelineStatus; seconds: number }> {
-  const spec = CONFIGS[name];
-  const input = buildPipelineInput({ config: path.join(ROOT, spec.file), queue: 'siamface-cpu' });
-  const cfg = input as unknown as Record<string, any>;
-  spec.edit?.(cfg);
-  if (steps !== undefined) cfg.training.phase2 = { ...cfg.training.phase2, steps };
-  // The run id `pipeline run` gives this (edited) config, so a config already trained on this stack is reused;
-  // the bench registers it under its own model name, so it never touches the configs' production aliases.
-  const resolved = resolvePipelineConfig(input);
-  cfg.runId = runIdFor(resolved, datasetIdFor(resolved.dataset.source, resolved.dataset.id));
-  cfg.promotion = { ...(cfg.promotion ?? {}), modelName: `bench-${name}` };
-  const t0 = Date.now();
-  const handle = await client.workflow.start(trainingPipeline, { taskQueue: 'siamface-cpu', workflowId: `quality-bench-${name}-${t0}`, args: [input] });
-  const result = (await handle.result()) as PipelineResult;
-  const status = (await handle.query(pipelineStatusQuery));
-  return { result, status, seconds: (Date.now() - t0) / 1000 };
 }
 
 async function uploadPairs(set: string, lfwTestKey: string | undefined, maxPairs: number): Promise<{ input: string; baseUri: string }> {
@@ -117,7 +72,7 @@ async function uploadPairs(set: string, lfwTestKey: string | undefined, maxPairs
 
 async function evaluate(client: Client, model: { name: string; version: number }, set: string, pairs: { input: string; baseUri: string }): Promise<EvaluationSummary> {
   const args: EvaluateModelInput = { input: pairs.input, baseUri: pairs.baseUri, model, detect: SETS[set].detect, chunkSize: 100, concurrency: 2 };
-  const handle = await client.workflow.start(evaluateModel, { taskQueue: 'siamface-cpu', workflowId: `quality-bench-eval-${model.name}-${model.version}-${set}-${Date.now()}`, args: [args] });
+  const handle = await client.workflow.start(evaluateModel, { taskQueue: CPU_QUEUE, workflowId: `quality-bench-eval-${model.name}-${model.version}-${set}-${Date.now()}`, args: [args] });
   return (await handle.result()) as EvaluationSummary;
 }
 
@@ -190,39 +145,31 @@ async function main(): Promise<void> {
   for (const item of opts.phase2Steps.split(',').filter(Boolean)) {
     const [name, value] = item.split('=');
     const steps = Number(value);
-    if (!CONFIGS[name] || !Number.isInteger(steps) || steps < 0) throw new Error(`--phase2-steps: expected <config>=<whole steps>, got "${item}"`);
+    if (!BENCH_CONFIGS[name] || !Number.isInteger(steps) || steps < 0) throw new Error(`--phase2-steps: expected <config>=<whole steps>, got "${item}"`);
     stepsOf.set(name, steps);
   }
   const configs = opts.configs.split(',');
   const sets = opts.sets.split(',');
-  for (const c of configs) if (!CONFIGS[c]) throw new Error(`unknown config ${c} (known: ${Object.keys(CONFIGS).join(', ')})`);
+  for (const c of configs) if (!BENCH_CONFIGS[c]) throw new Error(`unknown config ${c} (known: ${Object.keys(BENCH_CONFIGS).join(', ')})`);
   for (const s of sets) if (!SETS[s]) throw new Error(`unknown set ${s} (known: ${Object.keys(SETS).join(', ')})`);
-  // The workers this bench starts may read the shared face sets (datasets and evaluation images): it is their operator.
-  process.env.SIAMFACE_DATASET_ROOTS ??= SHARED;
-  process.env.SIAMFACE_IMAGE_ROOTS ??= SHARED;
-  sh(['stack', 'up']);
-  sh(['workers', 'start']);
-  const connection = await Connection.connect({ address: temporalConfig().address });
-  const client = new Client({ connection, namespace: temporalConfig().namespace });
+  const { client, close } = await startLocalStack();
   const rows: Row[] = [];
   let lfwTestKey: string | undefined;
   const trained: Array<{ name: string; model: { name: string; version: number }; row: Row }> = [];
   // Train first (the baseline first: its test split is the lfw set), then evaluate everything.
   for (const name of ['baseline', ...configs.filter((c) => c !== 'baseline')]) {
     if (name !== 'baseline' && !configs.includes(name)) continue;
-    console.error(`[quality-bench] pipeline ${name} (${CONFIGS[name].file})`);
-    const { result, status, seconds } = await trainConfig(client, name, stepsOf.get(name));
+    console.error(`[quality-bench] pipeline ${name} (${BENCH_CONFIGS[name].file})`);
+    const { result, status, seconds } = await trainBenchConfig(client, name, stepsOf.get(name));
     if (name === 'baseline') lfwTestKey = (status.outputs.pairs as { test: string }).test;
     const train = status.stages.train;
     const trainSec = train.startedAt && train.finishedAt ? (Date.parse(train.finishedAt) - Date.parse(train.startedAt)) / 1000 : undefined;
-    const batch = ((buildPipelineInput({ config: path.join(ROOT, CONFIGS[name].file), queue: 'siamface-cpu' }).training as { batchSize?: number })?.batchSize ?? 16) * 2;
+    const batch = ((buildPipelineInput({ config: path.join(ROOT, BENCH_CONFIGS[name].file), queue: CPU_QUEUE }).training as { batchSize?: number })?.batchSize ?? 16) * 2;
     if (!configs.includes(name)) continue;
-    const version = result.promotion.version ?? result.promotion.productionVersion;
-    if (!version) throw new Error(`${name}: the pipeline registered no version (${JSON.stringify(result.promotion)})`);
-    const model = { name: `bench-${name}`, version };
+    const model = benchModelOf(name, result);
     const row: Row = {
       name: stepsOf.has(name) ? `${name} (${result.training.steps} steps)` : name,
-      note: CONFIGS[name].note,
+      note: BENCH_CONFIGS[name].note,
       model,
       pipelineSec: seconds,
       trainSec,
@@ -243,7 +190,7 @@ async function main(): Promise<void> {
       console.error(`[quality-bench] ${name} on ${set}: ${JSON.stringify(row.sets[set])}`);
     }
   }
-  await connection.close();
+  await close();
   if (opts.faceapi) rows.push(await faceApiRow(sets, pairsOf));
   for (const set of sets) console.log(`- ${set}: ${SETS[set].what}`);
   for (const r of rows) console.log(`- ${r.name}: ${r.note}${r.model ? ` (${r.model.name} v${r.model.version})` : ''}`);

@@ -100,11 +100,11 @@ export async function batchVerify(input: BatchVerifyInput, carry?: BatchCarry): 
     await Promise.all(Array.from({ length: Math.min(concurrency, segmentEnd - carry.nextChunk) }, runner));
 
     if (segmentEnd < job.chunks) {
-      const { pairsDone, verified, notVerified, errors, errorsByCode, chunksDone } = status;
+      const { pairsDone, verified, notVerified, errors, errorsByCode, chunksDone, imagesEmbedded, imagesCached } = status;
       await continueAsNew<typeof batchVerify>(input, {
         ...carry,
         nextChunk: segmentEnd,
-        counters: { pairsDone, verified, notVerified, errors, errorsByCode, chunksDone },
+        counters: { pairsDone, verified, notVerified, errors, errorsByCode, chunksDone, imagesEmbedded, imagesCached },
         continuedAsNew: carry.continuedAsNew + 1,
       });
     }

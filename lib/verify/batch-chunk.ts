@@ -87,30 +87,49 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
   const cached = embeddings.size;
   const missing = unique.filter((loc) => !embeddings.has(loc));
   let embedded = 0;
-  for (let k = 0; k < missing.length; k += EMBED_BATCH) {
-    throwIfAborted(ctx.signal);
-    const part = missing.slice(k, k + EMBED_BATCH);
+  // Decoding, detection and alignment of one batch run while the engine embeds the previous one: libvips and ONNX
+  // Runtime both work off the event loop, so the two overlap instead of taking turns.
+  const prepareBatch = async (part: string[]): Promise<{ prepared: Array<{ loc: string; rgb: Buffer }>; failed: Array<[string, CachedEmbedding]> }> => {
     const prepared: Array<{ loc: string; rgb: Buffer }> = [];
-    const fresh: Array<[string, CachedEmbedding]> = [];
+    const failed: Array<[string, CachedEmbedding]> = [];
     // Two at a time: libvips decodes on its own threads; face detection serialises on tfjs anyway.
     await mapLimit(part, 2, async (loc) => {
+      throwIfAborted(ctx.signal);
       try {
         const data = await readImageBytes(loc, { store, policy });
         const img = await prepareImage(data, { prep: model.prep, detect: job.detect, name: loc });
         prepared.push({ loc, rgb: img.rgb });
       } catch (err) {
         if (!(err instanceof ImageError)) throw err; // transient or a bug: the chunk is retried
-        fresh.push([loc, { error: { code: err.imageCode, message: err.message } }]);
+        failed.push([loc, { error: { code: err.imageCode, message: err.message } }]);
       }
     });
-    if (prepared.length) {
-      const vectors = await embedPrepared(model, prepared.map((p) => p.rgb));
-      prepared.forEach((p, j) => fresh.push([p.loc, { embedding: vectors[j] }]));
+    return { prepared, failed };
+  };
+  const batches: string[][] = [];
+  for (let k = 0; k < missing.length; k += EMBED_BATCH) batches.push(missing.slice(k, k + EMBED_BATCH));
+  let next = batches.length ? prepareBatch(batches[0]) : undefined;
+  try {
+    for (let b = 0; b < batches.length; b++) {
+      const { prepared, failed } = await next!;
+      next = b + 1 < batches.length ? prepareBatch(batches[b + 1]) : undefined;
+      // Awaited at the next turn or settled below; until then its failure must not count as unhandled.
+      next?.catch(() => undefined);
+      throwIfAborted(ctx.signal);
+      const fresh = [...failed];
+      if (prepared.length) {
+        const vectors = await embedPrepared(model, prepared.map((p) => p.rgb));
+        prepared.forEach((p, j) => fresh.push([p.loc, { embedding: vectors[j] }]));
+      }
+      await cache.putMany(fresh);
+      for (const [loc, e] of fresh) embeddings.set(loc, e);
+      embedded += fresh.length;
+      ctx.report({ jobId: job.jobId, chunkIndex: i, imagesDone: cached + embedded, images: unique.length, rows: rows.length });
     }
-    await cache.putMany(fresh);
-    for (const [loc, e] of fresh) embeddings.set(loc, e);
-    embedded += fresh.length;
-    ctx.report({ jobId: job.jobId, chunkIndex: i, imagesDone: cached + embedded, images: unique.length, rows: rows.length });
+  } catch (err) {
+    // No read of this attempt keeps running after it has failed.
+    await next?.catch(() => undefined);
+    throw err;
   }
 
   // --- score and write once -------------------------------------------------------------------------

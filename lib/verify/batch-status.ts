@@ -30,6 +30,9 @@ export interface BatchCounters {
   errors: number;
   errorsByCode: Partial<Record<BatchErrorCode, number>>;
   chunksDone: number;
+  /** Images embedded by the job's chunks / taken from its embedding cache (a chunk retried after a crash counts again). */
+  imagesEmbedded: number;
+  imagesCached: number;
 }
 
 /** Carried across continue-as-new: all chunks below `nextChunk` are done and counted. */
@@ -57,5 +60,5 @@ export interface BatchVerifyStatus extends BatchCounters {
 }
 
 export function emptyCounters(): BatchCounters {
-  return { pairsDone: 0, verified: 0, notVerified: 0, errors: 0, errorsByCode: {}, chunksDone: 0 };
+  return { pairsDone: 0, verified: 0, notVerified: 0, errors: 0, errorsByCode: {}, chunksDone: 0, imagesEmbedded: 0, imagesCached: 0 };
 }

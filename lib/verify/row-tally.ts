@@ -47,8 +47,11 @@ export function errorTotal(errors: ErrorCounts): number {
 export type ChunkCounts = Pick<RowTally, 'rows' | 'verified' | 'notVerified' | 'errors'>;
 
 /** Adds one finished chunk to the batch workflow's running counters (pure: workflow code calls it). */
-export function addChunkCounts(counters: BatchCounters, chunk: ChunkCounts): void {
+export function addChunkCounts(counters: BatchCounters, chunk: ChunkCounts & { imagesEmbedded?: number; imagesCached?: number }): void {
   counters.chunksDone++;
+  // `?? 0`: counters carried by a job started before these fields existed.
+  counters.imagesEmbedded = (counters.imagesEmbedded ?? 0) + (chunk.imagesEmbedded ?? 0);
+  counters.imagesCached = (counters.imagesCached ?? 0) + (chunk.imagesCached ?? 0);
   counters.pairsDone += chunk.rows;
   counters.verified += chunk.verified;
   counters.notVerified += chunk.notVerified;

@@ -20,15 +20,23 @@ test('an empty result set tallies to zeros', () => {
 
 test('addChunkCounts adds chunks to the workflow counters: totals, errors by code and their sum', () => {
   const counters = emptyCounters();
-  addChunkCounts(counters, { rows: 5, verified: 2, notVerified: 1, errors: { no_face: 2 } });
+  addChunkCounts(counters, { rows: 5, verified: 2, notVerified: 1, errors: { no_face: 2 }, imagesEmbedded: 8, imagesCached: 2 });
   addChunkCounts(counters, { rows: 4, verified: 0, notVerified: 1, errors: { no_face: 1, not_found: 2 } });
-  addChunkCounts(counters, { rows: 3, verified: 3, notVerified: 0, errors: {} });
-  assert.deepEqual(counters, { pairsDone: 12, verified: 5, notVerified: 2, errors: 5, errorsByCode: { no_face: 3, not_found: 2 }, chunksDone: 3 });
+  addChunkCounts(counters, { rows: 3, verified: 3, notVerified: 0, errors: {}, imagesEmbedded: 0, imagesCached: 6 });
+  assert.deepEqual(counters, { pairsDone: 12, verified: 5, notVerified: 2, errors: 5, errorsByCode: { no_face: 3, not_found: 2 }, chunksDone: 3, imagesEmbedded: 8, imagesCached: 8 });
 });
 
 test('a chunk summarised by tallyRows adds the same counts as its rows', () => {
   const t = tallyRows([ok(0, true, 1), ok(1, false), failed(2, 'not_found')]);
   const counters = emptyCounters();
   addChunkCounts(counters, t);
-  assert.deepEqual(counters, { pairsDone: 3, verified: 1, notVerified: 1, errors: 1, errorsByCode: { not_found: 1 }, chunksDone: 1 });
+  assert.deepEqual(counters, { pairsDone: 3, verified: 1, notVerified: 1, errors: 1, errorsByCode: { not_found: 1 }, chunksDone: 1, imagesEmbedded: 0, imagesCached: 0 });
+});
+
+test('counters carried from a job started before the image counts existed count from zero', () => {
+  const { imagesEmbedded: _e, imagesCached: _c, ...old } = emptyCounters();
+  const counters = old as ReturnType<typeof emptyCounters>;
+  addChunkCounts(counters, { rows: 1, verified: 1, notVerified: 0, errors: {}, imagesEmbedded: 2, imagesCached: 0 });
+  assert.equal(counters.imagesEmbedded, 2);
+  assert.equal(counters.imagesCached, 0);
 });
