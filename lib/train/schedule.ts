@@ -5,6 +5,7 @@
  * computes exactly what an uninterrupted one would.
  */
 import type { TrainConfig } from './config';
+import type { DataCursor } from './data-loader';
 
 /**
  * Linear warm-up from lr/warmupSteps to lr over `warmupSteps`, then cosine decay to
@@ -68,4 +69,9 @@ export function positionOf(cfg: TrainConfig, plan: StepPlan, step: number): Step
     lr: warmupCosineLr(phaseStep, phaseTotal, p.lr, cfg.warmupSteps, cfg.minLrFraction),
     endsEpoch: (step + 1) % plan.stepsPerEpoch === 0 || step + 1 === plan.totalSteps,
   };
+}
+
+/** The data cursor of global step `step`: the epoch it falls in and its batch index there. */
+export function cursorOf(plan: StepPlan, step: number): DataCursor {
+  return { epoch: Math.floor(step / plan.stepsPerEpoch), index: step % plan.stepsPerEpoch };
 }
