@@ -2,6 +2,8 @@
  * Stage 1: copy a data set (Kaggle CelebA, a folder, an s3:// prefix or an archive) into `datasets/<id>/raw/`,
  * streaming, resumable (objects already there with the same size and MD5 are not uploaded again) and
  * finished by `raw/_manifest.json`. A second run with the same source finds the manifest and does nothing.
+ * This module checks the policy, labels images and writes the manifest; each source kind is read by its adapter
+ * (./source-adapters/).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -41,7 +41,6 @@ export async function downloadToFile(url: string, file: string, opts: DownloadOp
       await written.close();
     }
   } catch (err) {
-    stream.destroy();
     await fs.promises.rm(part, { force: true });
     if (opts.brokenOff && !opts.signal?.aborted && !(err instanceof SiamfaceError)) throw opts.brokenOff(err as Error, bytes);
     throw err;
