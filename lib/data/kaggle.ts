@@ -6,10 +6,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import { SiamfaceError } from '../errors';
 import { registerSecret } from '../redact';
-import { openLocation } from '../storage/open-location';
+import { downloadToFile } from '../storage/download';
 import type { InputPolicy } from '../security/input-policy';
 
 export interface KaggleCredentials {
@@ -66,8 +65,8 @@ export function kaggleHttpError(status: number, dataset: string, username: strin
 }
 
 /**
- * Streams the dataset archive to `destFile` (via `destFile.part`, renamed when complete, so a finished
- * download is reused by a retry). Reports bytes as they arrive.
+ * Streams the dataset archive to `destFile` (a finished download is reused by a retry: see downloadToFile).
+ * Reports bytes as they arrive.
  */
 export async function downloadKaggleDataset(
   opts: { apiBaseUrl: string; policy: InputPolicy; dataset: string; credentials: KaggleCredentials; destFile: string; signal?: AbortSignal; onBytes?: (bytes: number, total?: number) => void },
@@ -82,31 +81,15 @@ export async function downloadKaggleDataset(
   const url = kaggleDownloadUrl(opts.apiBaseUrl, dataset);
   // The endpoint comes from the worker's policy (https, kaggle.com); the key goes to that origin only, never
   // to the storage URL it redirects to.
-  const { stream: body, size: total } = await openLocation(url, {
+  const { bytes } = await downloadToFile(url, destFile, {
     policy: opts.policy,
     what: `Kaggle dataset ${dataset}`,
     headers: { authorization: `Basic ${basicAuth(credentials)}` },
     signal: opts.signal,
     httpError: (status) => kaggleHttpError(status, dataset, credentials.username),
+    label: `${dataset} from Kaggle`,
+    onBytes: opts.onBytes,
+    brokenOff: (err, bytes) => new SiamfaceError('transient', `download of ${dataset} from Kaggle broke off after ${bytes} bytes: ${err.message}`, { cause: err, permanent: false }),
   });
-  await fs.promises.mkdir(path.dirname(destFile), { recursive: true });
-  const part = `${destFile}.part`;
-  let bytes = 0;
-  body.on('data', (c: Buffer) => {
-    bytes += c.length;
-    opts.onBytes?.(bytes, total);
-  });
-  try {
-    await pipeline(body, fs.createWriteStream(part), { signal: opts.signal });
-  } catch (err) {
-    await fs.promises.rm(part, { force: true });
-    if (opts.signal?.aborted || err instanceof SiamfaceError) throw err;
-    throw new SiamfaceError('transient', `download of ${dataset} from Kaggle broke off after ${bytes} bytes: ${(err as Error).message}`, { cause: err, permanent: false });
-  }
-  if (total !== undefined && bytes !== total) {
-    await fs.promises.rm(part, { force: true });
-    throw new SiamfaceError('transient', `download of ${dataset} from Kaggle ended after ${bytes} of ${total} bytes`, { permanent: false });
-  }
-  await fs.promises.rename(part, destFile);
   return { bytes, reused: false };
 }

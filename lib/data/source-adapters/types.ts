@@ -1,0 +1,16 @@
+/**
+ * What fetchDataset needs from a dataset source, whatever its kind: every file it holds, in the source's order,
+ * each with its size and a way to open it. Labelling, policy and writing raw/ stay in the orchestrator.
+ */
+import type { Readable } from 'node:stream';
+import type { SkippedEntry } from '../archive';
+
+export type { SkippedEntry } from '../archive';
+
+/** Called once per file; `relPath` is the raw/-relative path it is stored under. */
+export type OnSourceFile = (relPath: string, size: number, open: () => Promise<Readable>) => Promise<void>;
+
+export interface SourceAdapter {
+  /** Calls `onFile` for each file to copy, one at a time; entries it cannot or will not copy go to `skipped`. */
+  walk(onFile: OnSourceFile, skipped: SkippedEntry[]): Promise<void>;
+}
