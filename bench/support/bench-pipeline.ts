@@ -30,6 +30,14 @@ export const BENCH_CONFIGS: Record<string, { file: string; note: string; edit?: 
     },
   },
   faceres: { file: 'configs/lfw-cpu-faceres.json', note: 'faceres34 fine-tuned' },
+  'densenet-quick': {
+    file: 'configs/lfw-cpu-small.json',
+    note: 'DenseNet121 at 64 px after 20 steps: a serving-cost stand-in (centre crop, no detection) for speed benches',
+    edit: (c) => {
+      c.training.phase1 = { ...c.training.phase1, steps: 10 };
+      c.training.phase2 = { ...c.training.phase2, steps: 10 };
+    },
+  },
   distill: { file: 'configs/lfw-cpu-distill.json', note: 'DenseNet121 student distilled from faceres34' },
 };
 
