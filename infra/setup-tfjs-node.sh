@@ -18,7 +18,8 @@
 #        libraries unpacked beside libtensorflow_cc.so.2. Every one of those libraries has $ORIGIN
 #        in its RUNPATH (TensorFlow's too), so they find each other there: no LD_LIBRARY_PATH.
 #        Only the NVIDIA driver (libcuda.so.1) comes from the machine. Needs no GPU to build;
-#        without one TensorFlow logs that and runs on the CPU.
+#        without a driver TensorFlow runs on the CPU (and logs three harmless "Unable to register
+#        cuFFT/cuDNN/cuBLAS factory" lines, as 2.17 does everywhere).
 # Everything lands in a tools cache outside the repository, keyed by versions, built once:
 #   ${SIAMFACE_TOOLS_DIR:-~/.cache/siamface/tools}/tfjs-node[-gpu]-<ver>-tf<ver>-linux-x64-napi<N>/
 # Each run (cold or warm) then copies the package (a few MB) into node_modules and links its
@@ -47,8 +48,8 @@ case "$FLAVOUR" in
   gpu)
     PKG_NAME="tfjs-node-gpu"
     TF_WHEEL="tensorflow"
-    # 2.17, 2.18 and 2.19 all pass the C API check; 2.17 is the oldest with CUDA 12. Their kernels
-    # are the same: SASS for sm_60/70/80/89 and PTX for compute_90 (Hopper JIT-compiles it once).
+    # 2.17.1, 2.18.1 and 2.19.0 all pass the C API check below; 2.17, the first tried, is pinned.
+    # Their kernels are alike: SASS for sm_60/70/80/89, PTX for compute_90 (Hopper JIT-compiles it).
     TF_VERSION_DEFAULT="2.17.1"
     TF_WHEEL_SHA256_DEFAULT="68841e17e573301d8ba9192f929b8096b0b341567cb81414096305c723de68d0"
     # tensorflow==2.17.1's `and-cuda` extra (METADATA), without cupti (profiling) and nvcc (ptxas,
