@@ -1,7 +1,9 @@
 /**
  * Embedding throughput of the full tower (DenseNet121 + head, random weights) on onnxruntime vs
  * tfjs, plus ONNX export time and size, and the max abs difference between the two.
- * Usage: node dist/bench/embed-engine-bench.js [--size 112] [--batch 16] [--runs 5] [--threads N]
+ * Usage: node dist/bench/embed-engine-bench.js [--size 112] [--batch 16] [--runs 5] [--threads N] [--onnx-only]
+ * --onnx-only skips the tfjs run (and the diff), e.g. to time ONNX Runtime's CUDA provider with
+ * SIAMFACE_TF_BACKEND=cpu, so no other CUDA stack shares the process.
  */
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../lib/model/backend';
@@ -31,6 +33,7 @@ async function main(): Promise<void> {
   const n = arg('batch', 16);
   const runs = arg('runs', 5);
   const threads = process.argv.includes('--threads') ? arg('threads', 2) : undefined;
+  const onnxOnly = process.argv.includes('--onnx-only');
   await selectBackend('auto', { log: () => {} });
   const model = buildEmbeddingTower({ inputSize: size }, { seed: 1 });
   const t0 = performance.now();
@@ -40,16 +43,16 @@ async function main(): Promise<void> {
   const ref = new TfjsEngine(model);
   const batch = tf.tidy(() => tf.randomNormal([n, size, size, 3], 0, 1, 'float32', 1).dataSync() as Float32Array);
   const o = await imagesPerSecond(onnx, batch, n, runs);
-  const t = await imagesPerSecond(ref, batch, n, runs);
-  let maxDiff = 0;
-  o.out.forEach((v, i) => v.forEach((x, j) => (maxDiff = Math.max(maxDiff, Math.abs(x - t.out[i][j])))));
+  const t = onnxOnly ? undefined : await imagesPerSecond(ref, batch, n, runs);
+  let maxDiff: number | null = t ? 0 : null;
+  if (t) o.out.forEach((v, i) => v.forEach((x, j) => (maxDiff = Math.max(maxDiff ?? 0, Math.abs(x - t.out[i][j])))));
   console.log(
     JSON.stringify({
       size,
       batch: n,
       runs,
       onnx: { engine: onnx.describe(), imagesPerSecond: +o.median.toFixed(1) },
-      tfjs: { engine: ref.describe(), imagesPerSecond: +t.median.toFixed(1) },
+      tfjs: t ? { engine: ref.describe(), imagesPerSecond: +t.median.toFixed(1) } : null,
       exportMs: Math.round(exportMs),
       onnxMiB: +(bytes.length / 2 ** 20).toFixed(1),
       maxAbsDiff: maxDiff,
