@@ -83,9 +83,7 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
   const locate = (s: string) => resolveAgainst(s, job.baseUri);
   const unique = [...new Set(rows.flatMap((r) => (r.error ? [] : [locate(r.a!), locate(r.b!)])))];
   const cache = new JobEmbeddingCache(store, job.jobId);
-  const embeddings = await cache.getMany(unique);
-  const cached = embeddings.size;
-  const missing = unique.filter((loc) => !embeddings.has(loc));
+  const embeddings = new Map<string, CachedEmbedding>();
   let embedded = 0;
   // Decoding, detection and alignment of one batch run while the engine embeds the previous one: libvips and ONNX
   // Runtime both work off the event loop, so the two overlap instead of taking turns.
@@ -106,31 +104,52 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
     });
     return { prepared, failed };
   };
-  const batches: string[][] = [];
-  for (let k = 0; k < missing.length; k += EMBED_BATCH) batches.push(missing.slice(k, k + EMBED_BATCH));
-  let next = batches.length ? prepareBatch(batches[0]) : undefined;
-  try {
-    for (let b = 0; b < batches.length; b++) {
-      const { prepared, failed } = await next!;
-      next = b + 1 < batches.length ? prepareBatch(batches[b + 1]) : undefined;
-      // Awaited at the next turn or settled below; until then its failure must not count as unhandled.
-      next?.catch(() => undefined);
-      throwIfAborted(ctx.signal);
-      const fresh = [...failed];
-      if (prepared.length) {
-        const vectors = await embedPrepared(model, prepared.map((p) => p.rgb));
-        prepared.forEach((p, j) => fresh.push([p.loc, { embedding: vectors[j] }]));
+  const embedAll = async (locations: string[]) => {
+    const batches: string[][] = [];
+    for (let k = 0; k < locations.length; k += EMBED_BATCH) batches.push(locations.slice(k, k + EMBED_BATCH));
+    let next = batches.length ? prepareBatch(batches[0]) : undefined;
+    try {
+      for (let b = 0; b < batches.length; b++) {
+        const { prepared, failed } = await next!;
+        next = b + 1 < batches.length ? prepareBatch(batches[b + 1]) : undefined;
+        // Awaited at the next turn or settled below; until then its failure must not count as unhandled.
+        next?.catch(() => undefined);
+        throwIfAborted(ctx.signal);
+        const fresh = [...failed];
+        if (prepared.length) {
+          const vectors = await embedPrepared(model, prepared.map((p) => p.rgb));
+          prepared.forEach((p, j) => fresh.push([p.loc, { embedding: vectors[j] }]));
+        }
+        await cache.putMany(fresh);
+        for (const [loc, e] of fresh) embeddings.set(loc, e);
+        embedded += fresh.length;
+        ctx.report({ jobId: job.jobId, chunkIndex: i, imagesDone: embeddings.size, images: unique.length, rows: rows.length });
       }
-      await cache.putMany(fresh);
-      for (const [loc, e] of fresh) embeddings.set(loc, e);
-      embedded += fresh.length;
-      ctx.report({ jobId: job.jobId, chunkIndex: i, imagesDone: cached + embedded, images: unique.length, rows: rows.length });
+    } catch (err) {
+      // No read of this attempt keeps running after it has failed.
+      await next?.catch(() => undefined);
+      throw err;
     }
-  } catch (err) {
-    // No read of this attempt keeps running after it has failed.
-    await next?.catch(() => undefined);
-    throw err;
+  };
+  // Cached images, then this chunk's own; images another chunk of this worker is embedding are awaited, and taken
+  // over if that chunk fails.
+  let todo = unique;
+  while (todo.length) {
+    const claim = await cache.claim(todo);
+    try {
+      for (const [loc, e] of claim.found) embeddings.set(loc, e);
+      await embedAll(claim.mine);
+    } finally {
+      cache.release(claim.mine);
+    }
+    todo = [];
+    for (const [loc, pending] of claim.waiting) {
+      const e = await pending;
+      if (e) embeddings.set(loc, e);
+      else todo.push(loc);
+    }
   }
+  const cached = unique.length - embedded;
 
   // --- score and write once -------------------------------------------------------------------------
   const results: BatchResultRow[] = rows.map((r) => scoreRow(r, embeddings, locate, model, job.threshold));

@@ -398,6 +398,23 @@ test('batch job: 300 LFW pairs + bad rows -> exactly one result per row, bad row
   assert.equal((await stack.store.head(chunkKey(jobId, 1)))?.etag, before?.etag);
 });
 
+test('batch job: chunks running at once share their images: each unique image is embedded once in the worker', async () => {
+  const lines = fs.readFileSync(path.join(sharedSet('lfw-train'), 'pairs.csv'), 'utf8').trim().split('\n').slice(1, 7);
+  const images = [...new Set(lines.flatMap((l) => l.split(',').slice(0, 2)))];
+  // 80 rows over these few images, in 4 chunks of 20 run 2 at a time: every chunk needs nearly all of them.
+  const rows = Array.from({ length: 80 }, (_, r) => `${images[r % images.length]},${images[(r * 5 + 1) % images.length]}`).filter((l) => l.split(',')[0] !== l.split(',')[1]);
+  const jobId = `shared-${Date.now()}`;
+  await stack.store.putObject(`jobs/${jobId}/input.csv`, `a,b\n${rows.join('\n')}\n`);
+  const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model: { name: model.name }, chunkSize: 20, concurrency: 2, baseUri: sharedSet('lfw-train') };
+  const handle = await stack.client.workflow.start(batchVerify, { taskQueue: queues.cpu, workflowId: `bv-${jobId}`, args: [args] });
+  const summary = await handle.result();
+  assert.equal(summary.rows, rows.length);
+  assert.equal(summary.errors.total, 0);
+  const status = await handle.query(batchStatusQuery);
+  const used = new Set(rows.flatMap((l) => l.split(',')));
+  assert.equal(status.imagesEmbedded, used.size, `embedded ${status.imagesEmbedded} for ${used.size} unique images (${status.imagesCached} from the cache)`);
+});
+
 test('batch job survives a SIGKILLed worker mid-job: exactly one result per row, summary matches', async () => {
   const queue = stack.queue('kill');
   const { text, rows, bad } = batchInput(300);
