@@ -108,6 +108,7 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
     const batches: string[][] = [];
     for (let k = 0; k < locations.length; k += EMBED_BATCH) batches.push(locations.slice(k, k + EMBED_BATCH));
     let next = batches.length ? prepareBatch(batches[0]) : undefined;
+    let storing: Promise<void> | undefined;
     try {
       for (let b = 0; b < batches.length; b++) {
         const { prepared, failed } = await next!;
@@ -120,14 +121,18 @@ export async function verifyChunk(store: ObjectStore, models: ModelCache, req: V
           const vectors = await embedPrepared(model, prepared.map((p) => p.rgb));
           prepared.forEach((p, j) => fresh.push([p.loc, { embedding: vectors[j] }]));
         }
-        await cache.putMany(fresh);
+        // Stored while the next batch is embedded (one store in flight); its failure fails the chunk below.
+        await storing;
+        storing = cache.putMany(fresh);
+        storing.catch(() => undefined);
         for (const [loc, e] of fresh) embeddings.set(loc, e);
         embedded += fresh.length;
         ctx.report({ jobId: job.jobId, chunkIndex: i, imagesDone: embeddings.size, images: unique.length, rows: rows.length });
       }
+      await storing;
     } catch (err) {
-      // No read of this attempt keeps running after it has failed.
-      await next?.catch(() => undefined);
+      // No read or write of this attempt keeps running after it has failed.
+      await Promise.all([next?.catch(() => undefined), storing?.catch(() => undefined)]);
       throw err;
     }
   };

@@ -114,9 +114,12 @@ export class JobEmbeddingCache {
   }
 
   async putMany(entries: Array<[string, CachedEmbedding]>, concurrency = 8): Promise<void> {
-    await mapLimit(entries, concurrency, async ([loc, entry]) => {
+    // In memory first: chunks waiting for these images go on at once, not after the PUTs.
+    for (const [loc, entry] of entries) {
       this.remember(loc, entry);
       this.settle(loc, entry);
+    }
+    await mapLimit(entries, concurrency, async ([loc, entry]) => {
       const stored: StoredEmbedding = 'embedding' in entry ? { location: displayLocation(loc), embedding: Array.from(entry.embedding) } : { location: displayLocation(loc), error: { ...entry.error, message: redactSecrets(entry.error.message) } };
       await this.store.putJson(this.key(loc), stored);
     });
