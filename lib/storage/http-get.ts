@@ -49,7 +49,19 @@ export class FetchError extends SiamfaceError {
 
 export interface HttpBody {
   stream: Readable;
+  /** Bytes of this response's body (Content-Length), when declared. */
   size?: number;
+  /** Identifies the version of the resource (a strong ETag, else Last-Modified): a resumed download sends it as If-Range. */
+  validator?: string;
+  /** A 206 answer to a Range request: where this body starts and the whole resource's size. */
+  range?: { start: number; total?: number };
+}
+
+/** `bytes <start>-<end>/<total|*>` of a 206 answer. */
+export function parseContentRange(header: string | undefined): { start: number; total?: number } | undefined {
+  const m = /^bytes (\d+)-(\d+)\/(\d+|\*)$/.exec(header?.trim() ?? '');
+  if (!m) return undefined;
+  return { start: Number(m[1]), ...(m[3] === '*' ? {} : { total: Number(m[3]) }) };
 }
 
 const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization'];
@@ -79,11 +91,20 @@ export async function httpGet(url: string, o: HttpGetOptions): Promise<HttpBody>
       throw (o.httpError ?? httpError)(status, current.toString());
     }
     const declared = res.headers['content-length'] !== undefined ? Number(res.headers['content-length']) : undefined;
-    if (declared !== undefined && declared > cap) {
+    const range = status === 206 ? parseContentRange(res.headers['content-range']) : undefined;
+    if (status === 206 && !range) {
       res.destroy();
-      throw new SiamfaceError('bad_input', `${o.what} ${redactUrl(url)} is ${declared} bytes, above the ${cap}-byte limit (${POLICY_ENV.maxBytes})`, { details: { rule: 'max-bytes' } });
+      throw new SiamfaceError('transient', `${o.what} ${redactUrl(url)}: a partial answer (206) without a usable Content-Range`, { permanent: false });
     }
-    return { stream: res.pipe(byteCap(cap, o.what, url, res)), size: declared };
+    // A resumed download counts its whole size, not only the rest it fetches now.
+    const whole = range?.total ?? (declared !== undefined ? declared + (range?.start ?? 0) : undefined);
+    if (whole !== undefined && whole > cap) {
+      res.destroy();
+      throw new SiamfaceError('bad_input', `${o.what} ${redactUrl(url)} is ${whole} bytes, above the ${cap}-byte limit (${POLICY_ENV.maxBytes})`, { details: { rule: 'max-bytes' } });
+    }
+    const etag = res.headers.etag;
+    const validator = etag && !etag.startsWith('W/') ? etag : (res.headers['last-modified'] ?? undefined);
+    return { stream: res.pipe(byteCap(cap - (range?.start ?? 0), o.what, url, res)), size: declared, validator, range };
   }
 }
 

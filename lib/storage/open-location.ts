@@ -12,7 +12,7 @@ import { redactUrl } from '../redact';
 import { inputPolicyFromEnv, type InputPolicy, type LocalPurpose } from '../security/input-policy';
 import { checkLocation } from '../security/check-location';
 import type { Resolver } from '../security/url-destination';
-import { httpError, httpGet } from './http-get';
+import { httpError, httpGet, type HttpBody } from './http-get';
 import { ObjectStore, readAll } from './object-store';
 import { parseUri, type Location } from './uri';
 
@@ -38,7 +38,8 @@ export interface OpenOptions {
   timeout?: { ms: number; setting: string };
 }
 
-export async function openLocation(location: string | Location, opts: OpenOptions = {}): Promise<{ stream: Readable; size?: number }> {
+/** The bytes of a location; http(s) answers also carry their validator and, for a Range request, the range (HttpBody). */
+export async function openLocation(location: string | Location, opts: OpenOptions = {}): Promise<{ stream: Readable; size?: number } & Pick<HttpBody, 'validator' | 'range'>> {
   const loc = typeof location === 'string' ? parseUri(location) : location;
   const policy = opts.policy ?? inputPolicyFromEnv();
   const what = opts.what ?? 'input';
