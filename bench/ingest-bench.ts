@@ -27,6 +27,8 @@ async function main() {
     .option('--bucket <name>', 'bucket', 'siamface-bench')
     .parse()
     .opts();
+  // The bench is the operator: its fetch may read the shared data and the subset it copies to a temporary folder.
+  process.env.SIAMFACE_DATASET_ROOTS ??= [opts.data, os.tmpdir()].join(path.delimiter);
   const store = new ObjectStore({ ...s3Config(), bucket: opts.bucket });
   await store.ensureBucket();
 
