@@ -52,10 +52,10 @@ export async function downloadToFile(url: string, file: string, opts: DownloadOp
   const http = /^https?:/i.test(url);
   const resume = http ? await resumableBytes(part, url) : undefined;
   const headers = resume ? { ...opts.headers, range: `bytes=${resume.bytes}-`, 'if-range': resume.validator } : opts.headers;
-  // Nothing awaited between opening and piping: an error the body emits in between would have no listener.
+  // Nothing awaited between opening and the first read below: an error the body emits in between would have no listener.
   const { stream, size, validator, range } = await openLocation(url, { ...opts, headers });
   const start = range?.start ?? 0;
-  if (range && range.start !== resume?.bytes) {
+  if (range && range.start !== (resume?.bytes ?? 0)) {
     stream.destroy();
     await forget(part);
     throw new SiamfaceError('transient', `download of ${label}: asked for bytes from ${resume?.bytes ?? 0}, got a range from ${range.start}; starting over`, { permanent: false });
@@ -74,7 +74,7 @@ export async function downloadToFile(url: string, file: string, opts: DownloadOp
     // A later call may resume only what this answer's version wrote.
     if (http && validator) await fs.promises.writeFile(state, JSON.stringify({ url: urlHash(url), validator } satisfies PartState));
     else await fs.promises.rm(state, { force: true });
-    out = await fs.promises.open(part, range ? 'a' : 'w');
+    out = await fs.promises.open(part, start > 0 ? 'a' : 'w');
     // Each chunk is on its way to the disk before the next is read: bytes received before a break are kept to resume.
     for (let c = await nextChunk; !c.done; c = await nextChunk) {
       nextChunk = chunks.next();
