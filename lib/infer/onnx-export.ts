@@ -391,14 +391,7 @@ function conv2d(ctx: LayerContext, cfg: Record<string, unknown>, unsupported: (w
     ints('dilations', dilation),
     ints('pads', spatialPads(inputs[0].shape, [kh, kw], strides, dilation, cfg.padding, unsupported)),
   ]);
-  const foldable: Foldable = { node, weight, weightData: kernel, layout: 'OIHW', outChannels: cout };
-  if (w.bias) {
-    const bias = g.floats(`${layer.name}/bias`, [cout], w.bias.data);
-    node.input.push(bias.name);
-    foldable.bias = { tensor: bias, data: new Float32Array(w.bias.data) };
-  }
-  if (isLinear(cfg.activation)) ctx.foldables.set(node.output[0], foldable);
-  return node.output[0];
+  return withBias(ctx, cfg, w, { node, weight, weightData: kernel, layout: 'OIHW', outChannels: cout });
 }
 
 function dense(ctx: LayerContext, cfg: Record<string, unknown>, unsupported: (why: string) => Error): string {
@@ -409,9 +402,14 @@ function dense(ctx: LayerContext, cfg: Record<string, unknown>, unsupported: (wh
   const [cin, cout] = w.kernel.shape;
   const weight = g.floats(`${layer.name}/kernel`, [cin, cout], w.kernel.data);
   const node = g.node('Gemm', layer.name, [inputs[0].name, weight.name]);
-  const foldable: Foldable = { node, weight, weightData: new Float32Array(w.kernel.data), layout: 'IO', outChannels: cout };
+  return withBias(ctx, cfg, w, { node, weight, weightData: new Float32Array(w.kernel.data), layout: 'IO', outChannels: cout });
+}
+
+/** Adds the layer's bias (if any) to its Conv/Gemm node; a node with no activation after it can take a later scale layer (folded). */
+function withBias(ctx: LayerContext, cfg: Record<string, unknown>, w: LayerWeights, foldable: Foldable): string {
+  const { node } = foldable;
   if (w.bias) {
-    const bias = g.floats(`${layer.name}/bias`, [cout], w.bias.data);
+    const bias = ctx.g.floats(`${ctx.layer.name}/bias`, [foldable.outChannels], w.bias.data);
     node.input.push(bias.name);
     foldable.bias = { tensor: bias, data: new Float32Array(w.bias.data) };
   }

@@ -120,19 +120,9 @@ async function putBlob(store: ObjectStore, key: string, named: NamedTensor[], fe
   return { key, bytes: data.length, sha256: sha256(data), specs };
 }
 
-export interface SaveCheckpointInput {
-  runId: string;
-  step: number;
-  epoch: number;
-  phase: 1 | 2;
-  cursor: DataCursor;
-  seed: number;
-  configHash: string;
-  metrics: Record<string, number | null>;
-  best: BestSoFar | null;
-  validationPending?: boolean;
-  backend: string;
-  initialWeights?: { kind: string; source: string | null };
+/** What a checkpoint records of the run, as in its meta, plus what it is saved from. */
+export interface SaveCheckpointInput
+  extends Pick<CheckpointMeta, 'runId' | 'step' | 'epoch' | 'phase' | 'cursor' | 'seed' | 'configHash' | 'metrics' | 'best' | 'validationPending' | 'backend' | 'initialWeights'> {
   model: tf.LayersModel;
   /** The current phase's optimizer and phase, or null before its first step. */
   optimizer: { optimizer: tf.AdamOptimizer; phase: 1 | 2; variables: string[] } | null;

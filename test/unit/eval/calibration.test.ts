@@ -1,24 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { calibrationQuality, fitLogisticCalibration, probabilitySame } from '../../../lib/eval/calibration';
+import { seededRng } from '../../support/seeded-rng';
 
 const close = (actual: number, expected: number, eps: number) =>
   assert.ok(Math.abs(actual - expected) <= eps, `expected ${expected} ± ${eps}, got ${actual}`);
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe('fitLogisticCalibration', () => {
   it('recovers the coefficients of data drawn from a known logistic model', () => {
-    const r = rng(1);
+    const r = seededRng(1);
     const d: number[] = [];
     const l: number[] = [];
     for (let i = 0; i < 20000; i++) {

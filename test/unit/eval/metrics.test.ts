@@ -13,21 +13,10 @@ import {
   tarAtFar,
 } from '../../../lib/eval/metrics';
 import { SiamfaceError } from '../../../lib/errors';
+import { seededRng } from '../../support/seeded-rng';
 
 const close = (actual: number, expected: number, eps = 1e-9) =>
   assert.ok(Math.abs(actual - expected) <= eps, `expected ${expected}, got ${actual}`);
-
-/** Deterministic PRNG (mulberry32) so "random" cases are reproducible. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** Mann-Whitney by brute force: P(genuine distance < impostor distance), ties 1/2. */
 function bruteAuc(d: number[], l: number[]): number {
@@ -79,7 +68,7 @@ describe('rocCurve / rocAuc', () => {
   });
 
   it('matches brute-force Mann-Whitney on random distances with many ties', () => {
-    const r = rng(42);
+    const r = seededRng(42);
     const d: number[] = [];
     const l: number[] = [];
     for (let i = 0; i < 400; i++) {
@@ -91,7 +80,7 @@ describe('rocCurve / rocAuc', () => {
   });
 
   it('is about 0.5 when distances carry no information', () => {
-    const r = rng(7);
+    const r = seededRng(7);
     const d = Array.from({ length: 20000 }, () => r());
     const l = Array.from({ length: 20000 }, () => (r() < 0.5 ? 1 : 0));
     assert.ok(Math.abs(rocAuc(d, l) - 0.5) < 0.015, `AUC ${rocAuc(d, l)}`);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import { buildEmbeddingTower } from '../../../lib/model/tower';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../../../lib/model/native-kernels';
+import { seededRng } from '../../support/seeded-rng';
 
 function tfjsNodeUnavailable(): string | undefined {
   try {
@@ -23,18 +24,6 @@ function tfjsNodeUnavailable(): string | undefined {
 
 const skipReason = tfjsNodeUnavailable();
 if (skipReason) console.log(`tfjs-node parity skipped: ${skipReason}`);
-
-/** Deterministic PRNG (mulberry32): the same inputs on both backends, every run. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const SIZE = 16;
 const PAIRS = 4;
@@ -100,7 +89,7 @@ describe('tfjs-node parity with the cpu backend', { skip: skipReason }, () => {
     await tf.setBackend('cpu');
     // Seeded initial weights (Glorot-uniform kernels, near-identity batch norms): a fixed case,
     // not whatever Math.random gave the layer initialisers this run.
-    const r = rng(42);
+    const r = seededRng(42);
     const template = buildEmbeddingTower(TINY, { seed: 13 });
     const init: Arrays[] = template.weights.map((w) => {
       const shape = w.shape as number[];
