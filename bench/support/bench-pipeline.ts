@@ -56,10 +56,22 @@ export async function startLocalStack(): Promise<{ client: Client; close: () => 
   return { client: new Client({ connection, namespace: temporalConfig().namespace }), close: () => connection.close() };
 }
 
+export type BenchConfigSpec = (typeof BENCH_CONFIGS)[string];
+
 /** Trains (or reuses) one bench config through the real pipeline, registered as `bench-<name>`. */
 export async function trainBenchConfig(client: Client, name: string, phase2Steps?: number): Promise<{ result: PipelineResult; status: PipelineStatus; seconds: number }> {
   const spec = BENCH_CONFIGS[name];
   if (!spec) throw new Error(`unknown config ${name} (known: ${Object.keys(BENCH_CONFIGS).join(', ')})`);
+  return trainBenchSpec(client, name, spec, phase2Steps);
+}
+
+/** Trains (or reuses) a config file with a bench's edits through the real pipeline, registered as `bench-<name>`. */
+export async function trainBenchSpec(
+  client: Client,
+  name: string,
+  spec: BenchConfigSpec,
+  phase2Steps?: number,
+): Promise<{ result: PipelineResult; status: PipelineStatus; seconds: number }> {
   const input = buildPipelineInput({ config: path.join(ROOT, spec.file), queue: CPU_QUEUE });
   const cfg = input as unknown as Record<string, any>;
   spec.edit?.(cfg);
