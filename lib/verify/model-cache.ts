@@ -19,7 +19,8 @@ import type { ModelCard } from '../registry/model-card';
 import { imagePrepOf, type ImagePrep } from './detection-policy';
 import type { ModelRef } from './types';
 
-export type EnginePreference = 'auto' | 'onnx' | 'tfjs';
+export const ENGINE_PREFERENCES = ['auto', 'onnx', 'tfjs'] as const;
+export type EnginePreference = (typeof ENGINE_PREFERENCES)[number];
 
 export interface ServingModel {
   name: string;
@@ -60,7 +61,11 @@ export class ModelCache {
   ) {
     const envEngine = (process.env.SIAMFACE_VERIFY_ENGINE || undefined) as EnginePreference | undefined;
     const engine = options.engine ?? envEngine ?? 'auto';
-    if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`engine must be 'auto', 'onnx' or 'tfjs', got ${JSON.stringify(engine)} (SIAMFACE_VERIFY_ENGINE?)`);
+    if (!ENGINE_PREFERENCES.includes(engine)) {
+      // Name where the bad value came from (the CLI refuses a bad --engine itself, naming the flag).
+      const source = options.engine !== undefined ? 'the engine option' : 'SIAMFACE_VERIFY_ENGINE';
+      throw badInput(`engine must be 'auto', 'onnx' or 'tfjs', got ${JSON.stringify(engine)} from ${source}`);
+    }
     this.opts = {
       productionTtlMs: options.productionTtlMs ?? 10_000,
       engine,

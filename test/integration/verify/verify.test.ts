@@ -220,7 +220,9 @@ test('a photo with two faces: the largest one is used (documented default) and t
 
 const stackEnv = (extra: Record<string, string> = {}) => cliEnv(stack, extra);
 
-const siamface = (...args: string[]) => spawnSync(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), ...args], { env: stackEnv(), encoding: 'utf8', timeout: 120_000 });
+const siamfaceWith = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), ...args], { env: stackEnv(env), encoding: 'utf8', timeout: 120_000 });
+const siamface = (...args: string[]) => siamfaceWith({}, ...args);
 
 test('siamface verify: exit 0 (same), 1 (different), 2 (error); the result on stdout, logs and errors on stderr', () => {
   const lfw = sharedSet('lfw-train');
@@ -252,6 +254,7 @@ test('siamface usage errors exit 2 naming the problem; --version exits 0', () =>
     [['verify', a], /missing required argument 'b'/],
     [['verify', a, a, '--threshold', 'near'], /'--threshold <distance>' argument 'near' is invalid/],
     [['verify', a, a, '--bogus'], /unknown option '--bogus'/],
+    [['verify', a, a, '--engine', 'fast'], /'--engine <engine>' argument 'fast' is invalid\. Allowed choices are auto, onnx, tfjs/],
     [['batch-verify', 'pairs.csv', '--chunk-size', '0'], /'--chunk-size <n>' argument '0' is invalid\. must be a positive integer/],
     [['batch-verify', 'pairs.csv', '--concurrency', '2.5'], /'--concurrency <n>' argument '2\.5' is invalid/],
     [['models', 'promote', 'tiny', '1', '--margin', 'x'], /'--margin <number>' argument 'x' is invalid/],
@@ -266,6 +269,23 @@ test('siamface usage errors exit 2 naming the problem; --version exits 0', () =>
   const version = siamface('--version');
   assert.equal(version.status, 0);
   assert.equal(version.stdout.trim(), (JSON.parse(fs.readFileSync(path.join(DIST, '..', 'package.json'), 'utf8')) as { version: string }).version);
+});
+
+test('siamface verify --engine beats SIAMFACE_VERIFY_ENGINE, which beats the default (auto: ONNX when exported)', () => {
+  const a = path.join(sharedSet('lfw-train'), 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
+  const engineOf = (env: Record<string, string>, ...flags: string[]) => {
+    const r = siamfaceWith(env, 'verify', a, a, '--model', 'tiny', '--json', ...flags);
+    assert.equal(r.status, 0, `${JSON.stringify(env)} ${flags.join(' ')}: ${r.stderr}`);
+    return (JSON.parse(r.stdout) as VerifyResult).model.engine;
+  };
+  assert.equal(engineOf({}), 'onnx', 'default: auto, and the model has an ONNX export');
+  assert.equal(engineOf({ SIAMFACE_VERIFY_ENGINE: 'tfjs' }), 'tfjs', 'the environment beats the default');
+  assert.equal(engineOf({ SIAMFACE_VERIFY_ENGINE: 'tfjs' }, '--engine', 'onnx'), 'onnx', 'the flag beats the environment');
+  assert.equal(engineOf({ SIAMFACE_VERIFY_ENGINE: 'bogus' }, '--engine', 'tfjs'), 'tfjs', 'a flag given: the environment is not read');
+  const bad = siamfaceWith({ SIAMFACE_VERIFY_ENGINE: 'bogus' }, 'verify', a, a, '--model', 'tiny');
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stdout, '');
+  assert.match(bad.stderr, /got "bogus" from SIAMFACE_VERIFY_ENGINE/, 'the error names where the bad value came from');
 });
 
 test('siamface verify with no --model: the only production model, or an error that lists the models', async () => {
@@ -332,6 +352,29 @@ test('siamface batch-verify uploads a local file, shows progress until done, and
   const summary = await stack.store.getJson<BatchSummary>(`exports/${jobId}/summary.json`);
   assert.equal(summary.rows, 30);
   assert.equal(summary.labelled.rows, 30);
+
+  // --json: all of stdout is the job's summary.json (README, "CLI conventions").
+  const jsonJob = `${jobId}-json`;
+  const json = await runChild([...args.slice(0, args.indexOf('--job-id')), '--job-id', jsonJob, '--queue', queues.cpu, '--json'], stackEnv());
+  assert.equal(json.status, 0, json.stderr + json.stdout);
+  const printed = JSON.parse(json.stdout) as BatchSummary;
+  assert.deepEqual(printed, await stack.store.getJson<BatchSummary>(summaryKey(jsonJob)));
+  assert.equal(printed.jobId, jsonJob);
+  assert.equal(printed.rows, 30);
+  assert.equal(printed.verified + printed.notVerified + printed.errors.total, 30);
+  assert.deepEqual(printed.errors, { total: 0, byCode: {} });
+  assert.equal(printed.labelled.rows, 30);
+  assert.deepEqual(printed.model, summary.model);
+  assert.equal(printed.resultsKey, resultsKey(jsonJob));
+  assert.match(json.stderr, /^\[[#.]+\] /m, 'progress still on stderr');
+
+  // --detach --json: the ids only, {jobId, workflowId, results}; the job runs on.
+  const detachedJob = `${jobId}-detach`;
+  const detached = await runChild([...args.slice(0, args.indexOf('--job-id')), '--job-id', detachedJob, '--queue', queues.cpu, '--detach', '--json'], stackEnv());
+  assert.equal(detached.status, 0, detached.stderr + detached.stdout);
+  const ids = JSON.parse(detached.stdout) as Record<string, string>;
+  assert.deepEqual(ids, { jobId: detachedJob, workflowId: `batch-verify-${detachedJob}`, results: stack.store.uri(resultsKey(detachedJob)) });
+  assert.equal(((await stack.client.workflow.getHandle(ids.workflowId).result()) as BatchSummary).rows, 30);
 });
 
 /** The batch input: `n` LFW pairs (relative paths) plus bad rows; returns the text and the expected error rows. */
