@@ -7,6 +7,7 @@ import { TASK_QUEUES } from '../../lib/config';
 import { badInput } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
 import { checkDetectMode } from '../../lib/verify/detection-policy';
+import { evaluationInputKey } from '../../lib/eval/evaluation-layout';
 import type { EvaluationSummary } from '../../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../../workflows/evaluate-model';
 import { parseModelRef } from './verify';
@@ -18,9 +19,6 @@ export interface EvaluateCommandDeps extends CliOutput {
 }
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-
-/** Where the CLI uploads a local pairs file: by content, so evaluating the same file again resumes the same evaluation. */
-export const evaluationInputKey = (sha256: string, ext: string) => `evaluations/inputs/${sha256.slice(0, 32)}.${ext}`;
 
 export function registerEvaluateCommand(program: Command, deps: EvaluateCommandDeps = {}): void {
   const store = () => (deps.store ?? objectStoreFromEnv)();
@@ -47,7 +45,8 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
         if (!fs.existsSync(file)) throw badInput(`--pairs file ${file} does not exist`);
         const bytes = fs.readFileSync(file);
         const ext = /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
-        inputRef = evaluationInputKey(createHash('sha256').update(bytes).digest('hex'), ext);
+        // By content, so evaluating the same file again resumes the same evaluation.
+        inputRef = evaluationInputKey(createHash('sha256').update(bytes).digest('hex').slice(0, 32), ext);
         if (!(await s.exists(inputRef))) await s.putObject(inputRef, bytes, { contentType: ext === 'csv' ? 'text/csv' : 'application/x-ndjson' });
         baseUri ??= path.dirname(file);
         log(`uploaded ${file} to ${s.uri(inputRef)}`);

@@ -28,6 +28,7 @@ import { errorTotal, tallyRows, type ErrorCounts } from '../verify/row-tally';
 import type { DetectMode, ModelRef } from '../verify/types';
 import { buildEvalReport } from './evaluate-pairs';
 import { writeEvalReportAt, type EvalReportKeys } from './report-store';
+import { evaluationPrefix } from './evaluation-layout';
 import type { EvalReport, HeadlineMetrics, ScoredPair } from './types';
 
 export interface PrepareEvaluationInput {
@@ -68,8 +69,6 @@ export interface EvaluationSummary {
   reportKey: string;
   htmlKey: string;
 }
-
-export const evaluationPrefix = (evalId: string) => `evaluations/${evalId}/`;
 
 function locate(store: ObjectStore, input: string): { store: ObjectStore; key: string; uri: string } {
   if (input.startsWith('s3://')) {
