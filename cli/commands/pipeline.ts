@@ -7,6 +7,7 @@ import { readStackInfo, TASK_QUEUES } from '../../lib/config';
 import { resolvePipelineConfig, type PipelineConfigInput } from '../../lib/pipeline/config';
 import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { readKaggleCredentials } from '../../lib/data/kaggle';
+import { isUri } from '../../lib/storage/uri';
 import { outputOf, type CliOutput } from '../options';
 import { withClient } from '../temporal-client';
 import { livePipelineStatus } from '../pipeline-status';
@@ -58,8 +59,6 @@ function readConfigFile(file: string): PipelineConfigInput {
     throw new Error(`the pipeline config ${file} is not valid JSON: ${(err as Error).message}`);
   }
 }
-
-const isUri = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
 
 /** Workers resolve paths from their own working directory: send absolute ones (relative to where the CLI runs). */
 function absolutizeLocalPaths(input: PipelineConfigInput): void {

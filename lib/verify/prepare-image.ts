@@ -8,6 +8,7 @@
 import sharp from 'sharp';
 import type { ObjectStore } from '../storage/object-store';
 import { displayLocation, FetchError, readLocation } from '../storage/open-location';
+import { isUri } from '../storage/uri';
 import { inputPolicyFromEnv, POLICY_ENV, type InputPolicy } from '../security/input-policy';
 import { SiamfaceError } from '../errors';
 import { BadImageError, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, decodeForModel, orientedSize, preprocessImage, type CropMode, type FaceAligner } from '../data/preprocess';
@@ -75,7 +76,7 @@ function checkedBytes(bytes: Buffer, name: string): Buffer {
 
 /** A relative path or key resolved against a base location (a folder path or an s3:// / http(s):// prefix). */
 export function resolveAgainst(input: string, baseUri?: string): string {
-  if (!baseUri || /^[a-z][a-z0-9+.-]*:\/\//i.test(input) || input.startsWith('/')) return input;
+  if (!baseUri || isUri(input) || input.startsWith('/')) return input;
   return `${baseUri.replace(/\/+$/, '')}/${input.replace(/^\.?\/+/, '')}`;
 }
 
