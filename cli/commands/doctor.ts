@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import { TASK_QUEUES, s3Config, temporalConfig } from '../../lib/config';
+import { s3Config, taskQueueFromEnv, temporalConfig } from '../../lib/config';
 import { ObjectStore } from '../../lib/storage/object-store';
 import { SiamfaceError } from '../../lib/errors';
 import { ModelCache } from '../../lib/verify/model-cache';
@@ -65,7 +65,7 @@ export async function runDoctor(opts: { timeoutSeconds: number }): Promise<Docto
 
   if (conn) {
     try {
-      const queues = { cpu: process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu, gpu: process.env.SIAMFACE_GPU_TASK_QUEUE || TASK_QUEUES.gpu };
+      const queues = { cpu: taskQueueFromEnv('cpu'), gpu: taskQueueFromEnv('gpu') };
       for (const kind of ['cpu', 'gpu'] as const) {
         const n = await pollers(conn.client, queues[kind]).catch(() => 0);
         checks.push(

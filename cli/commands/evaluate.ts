@@ -3,7 +3,7 @@ import { outputOf, positiveInt, type CliOutput } from '../options';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { TASK_QUEUES } from '../../lib/config';
+import { taskQueueFromEnv } from '../../lib/config';
 import { badInput } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
 import { checkDetectMode } from '../../lib/verify/detection-policy';
@@ -32,7 +32,7 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
     .option('--base <uri>', "resolve relative image paths against this (default: the local pairs file's folder)")
     .option('--chunk-size <n>', 'pairs per chunk', positiveInt, 200)
     .option('--concurrency <n>', 'chunks at once', positiveInt, 4)
-    .option('--queue <name>', 'task queue of the CPU workers', process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu)
+    .option('--queue <name>', 'task queue of the CPU workers', taskQueueFromEnv('cpu'))
     .option('--json', 'print only the JSON summary')
     .action(async (opts: { pairs: string; model?: string; detect: string; base?: string; chunkSize: number; concurrency: number; queue: string; json?: boolean }) => {
       const s = store();

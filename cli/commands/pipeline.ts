@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { readStackInfo, TASK_QUEUES } from '../../lib/config';
+import { readStackInfo, taskQueueFromEnv } from '../../lib/config';
 import { resolvePipelineConfig, type PipelineConfigInput } from '../../lib/pipeline/config';
 import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { readKaggleCredentials } from '../../lib/data/kaggle';
@@ -157,7 +157,7 @@ export function registerPipelineCommands(program: Command, deps: CliOutput = {})
       .option('--dataset <location>', 'train on an image folder, s3:// prefix or http(s):// archive laid out as <identity>/<image>')
       .option('--identity-file <location>', "CelebA-format identity file (Kaggle CelebA's identity_CelebA.txt)")
       .option('--id <workflowId>', 'workflow id (default: pipeline-<model>-<time>)')
-      .option('--queue <taskQueue>', 'task queue of the CPU workers', TASK_QUEUES.cpu);
+      .option('--queue <taskQueue>', 'task queue of the CPU workers', taskQueueFromEnv('cpu'));
 
   startOpts(pipeline.command('start').description('start a pipeline and return its workflow id')).action(async (opts: StartOptions) => {
     const input = buildPipelineInput(opts);

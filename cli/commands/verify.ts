@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { TASK_QUEUES } from '../../lib/config';
+import { taskQueueFromEnv } from '../../lib/config';
 import { badInput, SiamfaceError } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
 import { ENGINE_PREFERENCES, ModelCache, type EnginePreference } from '../../lib/verify/model-cache';
@@ -107,7 +107,7 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
     .option('--threshold <distance>', "override the model card's threshold", nonNegativeNumber)
     .option('--detect <mode>', 'auto, always, never', 'auto')
     .option('--job-id <id>', 'job id (default: generated)')
-    .option('--queue <name>', 'task queue of the CPU workers', process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu)
+    .option('--queue <name>', 'task queue of the CPU workers', taskQueueFromEnv('cpu'))
     .option('--detach', 'start the job and return')
     .option('--json', 'print the job summary as JSON on stdout (with --detach: the job and workflow ids)')
     .action(
