@@ -51,7 +51,8 @@ export const DEFAULT_MODEL_NAME = 'siamface';
 
 export class ModelCache {
   private readonly models: LRUCache<string, Promise<ServingModel>>;
-  private readonly productions = new Map<string, { version: number; readAt: number }>();
+  /** Production versions by model name, fresh for productionTtlMs (a stale one is still read, to log a change). */
+  private readonly productions: LRUCache<string, number>;
   private chosenDefault: { name: string; readAt: number } | undefined;
   private readonly opts: Required<Omit<ModelCacheOptions, 'log' | 'now' | 'defaultName'>> & Pick<ModelCacheOptions, 'log' | 'defaultName'> & { now: () => number };
 
@@ -75,6 +76,8 @@ export class ModelCache {
       now: options.now ?? Date.now,
     };
     if (!Number.isInteger(this.opts.maxModels) || this.opts.maxModels < 1) throw badInput(`maxModels must be a positive integer, got ${this.opts.maxModels}`);
+    // On the injected clock, read on every call (ttlResolution 0), so tests can move time; lru-cache's ttl must be >= 1 ms.
+    this.productions = new LRUCache({ max: 1000, ttl: Math.max(1, Math.ceil(this.opts.productionTtlMs)), ttlResolution: 0, perf: { now: this.opts.now } });
     this.models = new LRUCache({
       max: this.opts.maxModels,
       // An evicted model may still serve in-flight requests: release its native memory a while later.
@@ -109,13 +112,13 @@ export class ModelCache {
   /** The production version of `name` (cached for productionTtlMs). */
   async production(name: string): Promise<number> {
     checkModelName(name);
-    const cached = this.productions.get(name);
-    const now = this.opts.now();
-    if (cached && now - cached.readAt < this.opts.productionTtlMs) return cached.version;
+    const status: LRUCache.Status<string, number> = {};
+    const cached = this.productions.get(name, { allowStale: true, status });
+    if (cached !== undefined && status.get === 'hit') return cached;
     const state = await readProduction(this.store, name);
     if (!state) throw notFound(`model ${name} has no production version (${this.store.uri(productionKey(name))} does not exist); promote one or give a version`);
-    if (cached && cached.version !== state.alias.version) this.opts.log?.('production model changed', { name, from: cached.version, to: state.alias.version });
-    this.productions.set(name, { version: state.alias.version, readAt: now });
+    if (cached !== undefined && cached !== state.alias.version) this.opts.log?.('production model changed', { name, from: cached, to: state.alias.version });
+    this.productions.set(name, state.alias.version);
     return state.alias.version;
   }
 
