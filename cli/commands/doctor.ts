@@ -112,7 +112,10 @@ export async function runDoctor(opts: { timeoutSeconds: number }): Promise<Docto
       const name = await models.defaultName();
       checks.push({ check: 'model', ok: true, detail: `siamface verify uses ${name} v${await models.production(name)} by default` });
     } catch (err) {
-      checks.push({ check: 'model', ok: false, detail: (err as Error).message, fix: 'train and promote one: npm run main -- --config configs/lfw-cpu-faceres.json' });
+      // Several models in production: nothing to train, only a choice to make.
+      const several = ((err as SiamfaceError).details?.modelsInProduction as string[] | undefined)?.length;
+      const fix = several ? 'choose the default: set SIAMFACE_MODEL_NAME=<name> (or pass --model <name> to verify and evaluate)' : 'train and promote one: npm run main -- --config configs/lfw-cpu-faceres.json';
+      checks.push({ check: 'model', ok: false, detail: (err as Error).message, fix });
     } finally {
       await models.dispose();
     }

@@ -101,6 +101,7 @@ export class ModelCache {
           withProduction.length
             ? `no model named and '${DEFAULT_MODEL_NAME}' has no production version, but several models do (${withProduction.join(', ')}): name one (--model, SIAMFACE_MODEL_NAME)`
             : `no model has a production version in ${this.store.uri(MODELS_PREFIX)}: train one (npm run main) or promote a version (siamface models promote)`,
+          { modelsInProduction: withProduction },
         );
       }
       name = withProduction[0];

@@ -295,6 +295,11 @@ test('siamface verify with no --model: the only production model, or an error th
   const ambiguous = siamface('verify', a, a);
   assert.equal(ambiguous.status, 2);
   assert.match(ambiguous.stderr, /several models do \(alias-only, tiny\): name one \(--model, SIAMFACE_MODEL_NAME\)/);
+  // doctor's advice is to choose one, not to train another.
+  const doctor = await runChild([path.join(DIST, 'cli', 'siamface.js'), 'doctor', '--json', '--timeout', '60'], stackEnv({ SIAMFACE_CPU_TASK_QUEUE: queues.cpu, SIAMFACE_GPU_TASK_QUEUE: queues.gpu }));
+  const modelCheck = (JSON.parse(doctor.stdout) as { checks: { check: string; ok: boolean; fix?: string }[] }).checks.find((c) => c.check === 'model');
+  assert.equal(modelCheck?.ok, false, doctor.stdout);
+  assert.match(modelCheck?.fix ?? '', /set SIAMFACE_MODEL_NAME=<name> \(or pass --model <name>/);
   await stack.store.delete(productionKey('alias-only'));
   const chosen = siamface('verify', a, a, '--json');
   assert.equal(chosen.status, 0, chosen.stderr);
