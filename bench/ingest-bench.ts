@@ -14,6 +14,7 @@ import { ObjectStore } from '../lib/storage/object-store';
 import { localRunContext } from '../lib/progress';
 import { fetchDataset } from '../lib/data/fetch-dataset';
 import { shardDataset } from '../lib/data/shard-dataset';
+import { shardSetsPrefix } from '../lib/data/sources';
 
 async function main() {
   const opts = new Command()
@@ -48,7 +49,7 @@ async function main() {
 
   const results: { rate: number; seconds: number; peakRssMb: number }[] = [];
   for (let run = 1; run <= Number(opts.runs); run++) {
-    await store.deletePrefix(`datasets/${datasetId}/shards/`);
+    await store.deletePrefix(shardSetsPrefix(datasetId));
     (global as { gc?: () => void }).gc?.();
     let peak = process.memoryUsage().rss;
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 25);

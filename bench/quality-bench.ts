@@ -27,6 +27,7 @@ import type { Client } from '@temporalio/client';
 import { objectStoreFromEnv } from '../lib/storage/object-store';
 import { buildPipelineInput } from '../cli/commands/pipeline';
 import type { EvaluationSummary } from '../lib/eval/evaluate-model';
+import { evaluationInputKey } from '../lib/eval/evaluation-layout';
 import type { EvaluateModelInput } from '../workflows/evaluate-model';
 import { buildEvalReport } from '../lib/eval/evaluate-pairs';
 import { euclideanDistanceOf } from '../lib/model/distance';
@@ -106,7 +107,7 @@ async function uploadPairs(set: string, lfwTestKey: string | undefined, maxPairs
     const kept = pairs.filter((_, i) => i % k === 0).slice(0, maxPairs);
     text = ['a,b,label', ...kept.map((p) => `${csvField(p.a)},${csvField(p.b)},${p.label}`)].join('\n') + '\n';
   }
-  const key = `evaluations/inputs/quality-bench-${set}-${maxPairs || 'all'}.csv`;
+  const key = evaluationInputKey(`quality-bench-${set}-${maxPairs || 'all'}`, 'csv');
   await store.putObject(key, text, { contentType: 'text/csv' });
   return { input: key, baseUri: path.join(SHARED, folder) };
 }

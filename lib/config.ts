@@ -4,8 +4,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { TASK_QUEUES } from './constants';
 
-export { TASK_QUEUES } from './constants';
+export { TASK_QUEUES };
+
+const TASK_QUEUE_ENV = { cpu: 'SIAMFACE_CPU_TASK_QUEUE', gpu: 'SIAMFACE_GPU_TASK_QUEUE' } as const;
+
+/**
+ * The task queue of a kind of worker: SIAMFACE_CPU_TASK_QUEUE / SIAMFACE_GPU_TASK_QUEUE when set (dedicated queues:
+ * tests, side-by-side stacks), else siamface-cpu / siamface-gpu. Workers poll it and the CLI starts work on it.
+ */
+export function taskQueueFromEnv(kind: keyof typeof TASK_QUEUES, env: NodeJS.ProcessEnv = process.env): string {
+  return env[TASK_QUEUE_ENV[kind]] || TASK_QUEUES[kind];
+}
 
 /** Documented local defaults for the embedded stack (loopback only). */
 export const LOCAL_DEFAULTS = {

@@ -1,6 +1,6 @@
 /** CPU worker: workflows plus the data, evaluation, promotion and verification activities (queue siamface-cpu). */
 import { cpuActivities } from '../activities';
-import { TASK_QUEUES } from '../lib/config';
+import { taskQueueFromEnv } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage/object-store';
 import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, runWorker } from './worker-options';
@@ -10,8 +10,7 @@ export function main(): Promise<void> {
     const store = objectStoreFromEnv();
     await store.ensureBucket();
     return createSiamfaceWorker({
-      // SIAMFACE_CPU_TASK_QUEUE: dedicated queues (tests run their own worker processes).
-      taskQueue: process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu,
+      taskQueue: taskQueueFromEnv('cpu'), // dedicated queues: tests run their own worker processes
       activities: cpuActivities(activityDeps(store)),
       withWorkflows: true,
       maxConcurrentActivities: Number(process.env.SIAMFACE_CPU_CONCURRENCY ?? 2),

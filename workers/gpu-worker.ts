@@ -3,7 +3,7 @@
  * (tfjs-node-gpu > tfjs-node > wasm > cpu) and says which one it fell back to.
  */
 import { gpuActivities } from '../activities';
-import { TASK_QUEUES } from '../lib/config';
+import { taskQueueFromEnv } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage/object-store';
 import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, runWorker } from './worker-options';
@@ -20,8 +20,7 @@ export function main(): Promise<void> {
     const store = objectStoreFromEnv();
     await store.ensureBucket();
     return createSiamfaceWorker({
-      // SIAMFACE_GPU_TASK_QUEUE: dedicated queues (tests run their own GPU worker processes).
-      taskQueue: process.env.SIAMFACE_GPU_TASK_QUEUE || TASK_QUEUES.gpu,
+      taskQueue: taskQueueFromEnv('gpu'), // dedicated queues: tests run their own GPU worker processes
       activities: gpuActivities(activityDeps(store)),
       // One training run per GPU: concurrent runs would fight over device memory.
       maxConcurrentActivities: Number(process.env.SIAMFACE_GPU_CONCURRENCY ?? 1),

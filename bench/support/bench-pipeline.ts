@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Client, Connection } from '@temporalio/client';
-import { temporalConfig } from '../../lib/config';
+import { taskQueueFromEnv, temporalConfig } from '../../lib/config';
 import { buildPipelineInput } from '../../cli/commands/pipeline';
 import { runIdFor } from '../../activities/pipeline';
 import { resolvePipelineConfig } from '../../lib/pipeline/config';
@@ -16,7 +16,8 @@ import { trainingPipeline, pipelineStatusQuery } from '../../workflows/training-
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
-export const CPU_QUEUE = 'siamface-cpu';
+/** The queue `workers start` polls (SIAMFACE_CPU_TASK_QUEUE, else siamface-cpu). */
+export const CPU_QUEUE = taskQueueFromEnv('cpu');
 
 /** The rows the benches can train: committed configs (and the pretrained port, before any fine-tuning). */
 export const BENCH_CONFIGS: Record<string, { file: string; note: string; edit?: (c: Record<string, any>) => void }> = {

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import type { Client } from '@temporalio/client';
-import { TASK_QUEUES, s3Config, temporalConfig } from '../../lib/config';
+import { s3Config, taskQueueFromEnv, temporalConfig } from '../../lib/config';
 import { ObjectStore } from '../../lib/storage/object-store';
 import { SiamfaceError } from '../../lib/errors';
 import { ModelCache } from '../../lib/verify/model-cache';
@@ -65,7 +65,7 @@ export async function runDoctor(opts: { timeoutSeconds: number }): Promise<Docto
 
   if (conn) {
     try {
-      const queues = { cpu: process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu, gpu: process.env.SIAMFACE_GPU_TASK_QUEUE || TASK_QUEUES.gpu };
+      const queues = { cpu: taskQueueFromEnv('cpu'), gpu: taskQueueFromEnv('gpu') };
       for (const kind of ['cpu', 'gpu'] as const) {
         const n = await pollers(conn.client, queues[kind]).catch(() => 0);
         checks.push(
@@ -112,7 +112,10 @@ export async function runDoctor(opts: { timeoutSeconds: number }): Promise<Docto
       const name = await models.defaultName();
       checks.push({ check: 'model', ok: true, detail: `siamface verify uses ${name} v${await models.production(name)} by default` });
     } catch (err) {
-      checks.push({ check: 'model', ok: false, detail: (err as Error).message, fix: 'train and promote one: npm run main -- --config configs/lfw-cpu-faceres.json' });
+      // Several models in production: nothing to train, only a choice to make.
+      const several = ((err as SiamfaceError).details?.modelsInProduction as string[] | undefined)?.length;
+      const fix = several ? 'choose the default: set SIAMFACE_MODEL_NAME=<name> (or pass --model <name> to verify and evaluate)' : 'train and promote one: npm run main -- --config configs/lfw-cpu-faceres.json';
+      checks.push({ check: 'model', ok: false, detail: (err as Error).message, fix });
     } finally {
       await models.dispose();
     }

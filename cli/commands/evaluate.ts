@@ -3,10 +3,11 @@ import { outputOf, positiveInt, type CliOutput } from '../options';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import { TASK_QUEUES } from '../../lib/config';
+import { taskQueueFromEnv } from '../../lib/config';
 import { badInput } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
 import { checkDetectMode } from '../../lib/verify/detection-policy';
+import { evaluationInputKey } from '../../lib/eval/evaluation-layout';
 import type { EvaluationSummary } from '../../lib/eval/evaluate-model';
 import type { EvaluateModelInput } from '../../workflows/evaluate-model';
 import { parseModelRef } from './verify';
@@ -18,9 +19,6 @@ export interface EvaluateCommandDeps extends CliOutput {
 }
 
 const pct = (v: number) => `${(v * 100).toFixed(2)}%`;
-
-/** Where the CLI uploads a local pairs file: by content, so evaluating the same file again resumes the same evaluation. */
-export const evaluationInputKey = (sha256: string, ext: string) => `evaluations/inputs/${sha256.slice(0, 32)}.${ext}`;
 
 export function registerEvaluateCommand(program: Command, deps: EvaluateCommandDeps = {}): void {
   const store = () => (deps.store ?? objectStoreFromEnv)();
@@ -34,7 +32,7 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
     .option('--base <uri>', "resolve relative image paths against this (default: the local pairs file's folder)")
     .option('--chunk-size <n>', 'pairs per chunk', positiveInt, 200)
     .option('--concurrency <n>', 'chunks at once', positiveInt, 4)
-    .option('--queue <name>', 'task queue of the CPU workers', process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu)
+    .option('--queue <name>', 'task queue of the CPU workers', taskQueueFromEnv('cpu'))
     .option('--json', 'print only the JSON summary')
     .action(async (opts: { pairs: string; model?: string; detect: string; base?: string; chunkSize: number; concurrency: number; queue: string; json?: boolean }) => {
       const s = store();
@@ -47,7 +45,8 @@ export function registerEvaluateCommand(program: Command, deps: EvaluateCommandD
         if (!fs.existsSync(file)) throw badInput(`--pairs file ${file} does not exist`);
         const bytes = fs.readFileSync(file);
         const ext = /\.(jsonl|ndjson)$/i.test(file) ? 'jsonl' : 'csv';
-        inputRef = evaluationInputKey(createHash('sha256').update(bytes).digest('hex'), ext);
+        // By content, so evaluating the same file again resumes the same evaluation.
+        inputRef = evaluationInputKey(createHash('sha256').update(bytes).digest('hex').slice(0, 32), ext);
         if (!(await s.exists(inputRef))) await s.putObject(inputRef, bytes, { contentType: ext === 'csv' ? 'text/csv' : 'application/x-ndjson' });
         baseUri ??= path.dirname(file);
         log(`uploaded ${file} to ${s.uri(inputRef)}`);

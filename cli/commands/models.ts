@@ -6,21 +6,23 @@ import { readProduction } from '../../lib/registry/production';
 import { promoteVersion, rollbackVersion, promotionRule, type PromotionMetric } from '../../lib/registry/promotion';
 import type { ModelCard } from '../../lib/registry/model-card';
 import { CLI_EXIT } from '../exit-codes';
-import { finiteNumber } from '../options';
+import { finiteNumber, outputOf, positiveInt, type CliOutput } from '../options';
 
-export interface ModelCommandDeps {
+export interface ModelCommandDeps extends CliOutput {
   /** The store to use; defaults to the environment's (S3_* variables or the running local stack). */
   store?: () => ObjectStore;
-  /** Where output lines go (tests capture them). */
-  print?: (line: string) => void;
 }
 
 const pct = (v: number) => (Number.isFinite(v) ? `${(v * 100).toFixed(2)}%` : '-');
 const num = (v: number) => (Number.isFinite(v) ? v.toFixed(4) : '-');
 
+/** positiveInt's rule, with an error that names the version (a positional argument, not a flag). */
 function parseVersion(s: string): number {
-  if (!/^[1-9][0-9]*$/.test(s)) throw badInput(`version must be a positive integer, got ${JSON.stringify(s)}`);
-  return Number(s);
+  try {
+    return positiveInt(s);
+  } catch {
+    throw badInput(`version must be a positive integer, got ${JSON.stringify(s)}`);
+  }
 }
 
 function cardLine(c: ModelCard, productionVersion: number | undefined): string {
@@ -32,7 +34,7 @@ function cardLine(c: ModelCard, productionVersion: number | undefined): string {
 /** `siamface models list|show|promote|rollback`: the model registry in the bucket. */
 export function registerModelCommands(program: Command, deps: ModelCommandDeps = {}): void {
   const store = () => (deps.store ?? objectStoreFromEnv)();
-  const print = deps.print ?? ((line: string) => console.log(line));
+  const { print } = outputOf(deps);
   const models = program.command('models').description('registered model versions, the production alias, promotion and rollback');
 
   models

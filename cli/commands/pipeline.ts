@@ -3,10 +3,12 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { readStackInfo, TASK_QUEUES } from '../../lib/config';
+import { readStackInfo, taskQueueFromEnv } from '../../lib/config';
 import { resolvePipelineConfig, type PipelineConfigInput } from '../../lib/pipeline/config';
 import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { readKaggleCredentials } from '../../lib/data/kaggle';
+import { isUri } from '../../lib/storage/uri';
+import { outputOf, type CliOutput } from '../options';
 import { withClient } from '../temporal-client';
 import { livePipelineStatus } from '../pipeline-status';
 import { trainingPipeline, stopTrainingSignal } from '../../workflows/training-pipeline';
@@ -58,8 +60,6 @@ function readConfigFile(file: string): PipelineConfigInput {
   }
 }
 
-const isUri = (s: string) => /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
-
 /** Workers resolve paths from their own working directory: send absolute ones (relative to where the CLI runs). */
 function absolutizeLocalPaths(input: PipelineConfigInput): void {
   const src = input.dataset?.source as unknown as Record<string, unknown> | undefined;
@@ -101,8 +101,8 @@ function progressLine(st: PipelineStatus): string {
   return `[${new Date().toISOString().slice(11, 19)}] stage ${st.stage}${bits.length ? `  ${bits.join(' ')}` : ''}${retry}`;
 }
 
-/** Polls the status (query + heartbeat progress) until the workflow closes; returns its result (throws its failure). */
-export async function followPipeline(handle: WorkflowHandle, everyMs = 5000, print = console.log): Promise<PipelineResult> {
+/** Polls the status (query + heartbeat progress) until the workflow closes; returns its result (throws its failure). Progress is not data: `log` (stderr). */
+export async function followPipeline(handle: WorkflowHandle, everyMs = 5000, log = outputOf({}).log): Promise<PipelineResult> {
   const result = handle.result() as Promise<PipelineResult>;
   let done = false;
   void result.finally(() => (done = true)).catch(() => undefined);
@@ -110,7 +110,7 @@ export async function followPipeline(handle: WorkflowHandle, everyMs = 5000, pri
   while (!done) {
     try {
       const line = progressLine(await livePipelineStatus(handle));
-      if (line.slice(11) !== last) print(line);
+      if (line.slice(11) !== last) log(line);
       last = line.slice(11);
     } catch {
       /* the query can fail while no worker is polling; keep waiting */
@@ -136,16 +136,20 @@ export function statusLines(st: PipelineStatus): string[] {
   return lines;
 }
 
-function printResult(r: PipelineResult): void {
+/** The human form of a pipeline's result: what was trained, its test metrics, report and promotion. */
+function resultLines(r: PipelineResult): string[] {
   const m = r.metrics as Record<string, number | undefined>;
   const fmt = (v: number | undefined) => (typeof v === 'number' ? v.toFixed(4) : 'n/a');
-  console.log(`run ${r.runId} on dataset ${r.datasetId}: ${r.training.steps} training steps on ${r.training.backend}${r.training.resumedFromStep ? ` (resumed from step ${r.training.resumedFromStep})` : ''}${r.training.stoppedEarly ? ', stopped early' : ''}`);
-  console.log(`test metrics: ${Object.entries(m).map(([k, v]) => `${k}=${fmt(v)}`).join('  ')}`);
-  console.log(`evaluation report: ${r.evalReportKey}${r.evalHtmlKey ? `  (${r.evalHtmlKey})` : ''}`);
-  console.log(`promotion: ${r.promotion.outcome}${r.promotion.version !== undefined ? ` version ${r.promotion.version}` : ''}${r.promotion.productionVersion != null ? `; production is version ${r.promotion.productionVersion}` : ''}${r.promotion.reason ? ` (${r.promotion.reason})` : ''}`);
+  return [
+    `run ${r.runId} on dataset ${r.datasetId}: ${r.training.steps} training steps on ${r.training.backend}${r.training.resumedFromStep ? ` (resumed from step ${r.training.resumedFromStep})` : ''}${r.training.stoppedEarly ? ', stopped early' : ''}`,
+    `test metrics: ${Object.entries(m).map(([k, v]) => `${k}=${fmt(v)}`).join('  ')}`,
+    `evaluation report: ${r.evalReportKey}${r.evalHtmlKey ? `  (${r.evalHtmlKey})` : ''}`,
+    `promotion: ${r.promotion.outcome}${r.promotion.version !== undefined ? ` version ${r.promotion.version}` : ''}${r.promotion.productionVersion != null ? `; production is version ${r.promotion.productionVersion}` : ''}${r.promotion.reason ? ` (${r.promotion.reason})` : ''}`,
+  ];
 }
 
-export function registerPipelineCommands(program: Command): void {
+export function registerPipelineCommands(program: Command, deps: CliOutput = {}): void {
+  const { print, log } = outputOf(deps);
   const pipeline = program.command('pipeline').description('the training pipeline: fetch -> shard -> pairs -> train -> evaluate -> promote');
   const startOpts = (c: Command) =>
     c
@@ -153,15 +157,16 @@ export function registerPipelineCommands(program: Command): void {
       .option('--dataset <location>', 'train on an image folder, s3:// prefix or http(s):// archive laid out as <identity>/<image>')
       .option('--identity-file <location>', "CelebA-format identity file (Kaggle CelebA's identity_CelebA.txt)")
       .option('--id <workflowId>', 'workflow id (default: pipeline-<model>-<time>)')
-      .option('--queue <taskQueue>', 'task queue of the CPU workers', TASK_QUEUES.cpu);
+      .option('--queue <taskQueue>', 'task queue of the CPU workers', taskQueueFromEnv('cpu'));
 
   startOpts(pipeline.command('start').description('start a pipeline and return its workflow id')).action(async (opts: StartOptions) => {
     const input = buildPipelineInput(opts);
     await withClient(async (client) => {
       const handle = await startPipeline(client, input, opts);
-      console.log(`started ${handle.workflowId}`);
+      log(`started ${handle.workflowId}`);
       const url = uiWorkflowUrl(handle.workflowId);
-      if (url) console.log(`watch it: ${url}`);
+      if (url) log(`watch it: ${url}`);
+      print(handle.workflowId); // the data: what scripts pass to status, resume, cancel
     });
   });
 
@@ -169,10 +174,10 @@ export function registerPipelineCommands(program: Command): void {
     const input = buildPipelineInput(opts);
     await withClient(async (client) => {
       const handle = await startPipeline(client, input, opts);
-      console.log(`started ${handle.workflowId}`);
+      log(`started ${handle.workflowId}`);
       const url = uiWorkflowUrl(handle.workflowId);
-      if (url) console.log(`watch it in the Temporal UI: ${url}`);
-      printResult(await followPipeline(handle));
+      if (url) log(`watch it in the Temporal UI: ${url}`);
+      for (const line of resultLines(await followPipeline(handle, undefined, log))) print(line);
     });
   });
 
@@ -190,11 +195,11 @@ export function registerPipelineCommands(program: Command): void {
         try {
           st = await livePipelineStatus(handle);
         } catch (err) {
-          console.error(`siamface: status query unavailable: ${(err as Error).message}`);
+          log(`siamface: status query unavailable: ${(err as Error).message}`);
         }
-        if (opts.json) return console.log(JSON.stringify({ workflowId, execution: desc.status.name, status: st }));
-        console.log(`${workflowId}: ${desc.status.name}${st ? `, stage ${st.stage}` : ''}`);
-        if (st) for (const line of statusLines(st)) console.log(line);
+        if (opts.json) return print(JSON.stringify({ workflowId, execution: desc.status.name, status: st }));
+        print(`${workflowId}: ${desc.status.name}${st ? `, stage ${st.stage}` : ''}`);
+        if (st) for (const line of statusLines(st)) print(line);
       });
     });
 
@@ -214,8 +219,9 @@ export function registerPipelineCommands(program: Command): void {
         if (!payloads?.length) throw new Error(`cannot read the original input of ${workflowId}`);
         const input = client.options.loadedDataConverter.payloadConverter.fromPayload<PipelineConfigInput>(payloads[0]);
         const handle = await client.workflow.start(trainingPipeline, { taskQueue: desc.taskQueue, workflowId, args: [input] });
-        console.log(`resumed ${workflowId} (new run ${handle.firstExecutionRunId}); previous run ${desc.runId} ended ${desc.status.name}`);
-        if (opts.follow) printResult(await followPipeline(handle));
+        log(`resumed ${workflowId} (new run ${handle.firstExecutionRunId}); previous run ${desc.runId} ended ${desc.status.name}`);
+        if (!opts.follow) return print(workflowId);
+        for (const line of resultLines(await followPipeline(handle, undefined, log))) print(line);
       });
     });
 
@@ -226,7 +232,7 @@ export function registerPipelineCommands(program: Command): void {
     .action(async (workflowId: string, opts: { reason: string }) => {
       await withClient(async (client) => {
         await client.workflow.getHandle<typeof trainingPipeline>(workflowId).signal(stopTrainingSignal, { reason: opts.reason });
-        console.log(`stop requested for ${workflowId}`);
+        print(`stop requested for ${workflowId}`);
       });
     });
 
@@ -236,7 +242,7 @@ export function registerPipelineCommands(program: Command): void {
     .action(async (workflowId: string) => {
       await withClient(async (client) => {
         await client.workflow.getHandle(workflowId).cancel();
-        console.log(`cancellation requested for ${workflowId}`);
+        print(`cancellation requested for ${workflowId}`);
       });
     });
 }

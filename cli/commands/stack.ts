@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { stackDown, stackInfo, stackOptionsFromEnv, stackStatus, stackUp } from '../../infra/local-stack';
+import { outputOf, type CliOutput } from '../options';
 
-export function registerStackCommands(program: Command): void {
+/** Every line here is the command's answer (where the services run, what stopped, their health): data, stdout. */
+export function registerStackCommands(program: Command, deps: CliOutput = {}): void {
+  const { print } = outputOf(deps);
   const stack = program.command('stack').description('the embedded local stack: Temporal dev server + MinIO on loopback');
 
   stack
@@ -10,11 +13,11 @@ export function registerStackCommands(program: Command): void {
     .action(async () => {
       const o = stackOptionsFromEnv();
       const info = await stackUp(o);
-      console.log(`Temporal   ${info.temporal.address}  namespace ${info.temporal.namespace}  (pid ${info.temporal.pid})`);
-      console.log(`Temporal UI ${info.temporal.uiUrl}`);
-      console.log(`MinIO      ${info.minio.endpoint}  bucket ${info.minio.bucket}  (pid ${info.minio.pid})`);
-      console.log(`MinIO console ${info.minio.consoleUrl}`);
-      console.log(`data       ${o.dataDir}`);
+      print(`Temporal   ${info.temporal.address}  namespace ${info.temporal.namespace}  (pid ${info.temporal.pid})`);
+      print(`Temporal UI ${info.temporal.uiUrl}`);
+      print(`MinIO      ${info.minio.endpoint}  bucket ${info.minio.bucket}  (pid ${info.minio.pid})`);
+      print(`MinIO console ${info.minio.consoleUrl}`);
+      print(`data       ${o.dataDir}`);
     });
 
   stack
@@ -22,7 +25,7 @@ export function registerStackCommands(program: Command): void {
     .description('stop the services that `stack up` started (from this data dir)')
     .action(async () => {
       const stopped = await stackDown(stackOptionsFromEnv());
-      console.log(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
+      print(stopped.length ? `stopped: ${stopped.join(', ')}` : 'nothing was running');
     });
 
   stack
@@ -34,10 +37,10 @@ export function registerStackCommands(program: Command): void {
       const st = await stackStatus(o);
       const info = stackInfo(o);
       if (opts.json) {
-        console.log(JSON.stringify({ ...info, health: st }, null, 2));
+        print(JSON.stringify({ ...info, health: st }, null, 2));
       } else {
         const line = (name: string, s: { pid?: number; healthy: boolean; problem?: string }, where: string) =>
-          console.log(`${name.padEnd(9)} ${s.healthy ? 'healthy' : 'DOWN   '} ${where}${s.pid ? `  (pid ${s.pid})` : ''}${s.problem && !s.healthy ? `  - ${s.problem}` : ''}`);
+          print(`${name.padEnd(9)} ${s.healthy ? 'healthy' : 'DOWN   '} ${where}${s.pid ? `  (pid ${s.pid})` : ''}${s.problem && !s.healthy ? `  - ${s.problem}` : ''}`);
         line('temporal', st.temporal, `${info.temporal.address}  UI ${info.temporal.uiUrl}`);
         line('minio', st.minio, `${info.minio.endpoint}  console ${info.minio.consoleUrl}`);
       }

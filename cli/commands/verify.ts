@@ -1,11 +1,11 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { TASK_QUEUES } from '../../lib/config';
+import { taskQueueFromEnv } from '../../lib/config';
 import { badInput, SiamfaceError } from '../../lib/errors';
 import { objectStoreFromEnv, type ObjectStore } from '../../lib/storage/object-store';
-import { ModelCache, type EnginePreference } from '../../lib/verify/model-cache';
+import { ENGINE_PREFERENCES, ModelCache, type EnginePreference } from '../../lib/verify/model-cache';
 import { verifyPair } from '../../lib/verify/verify-pair';
 import { checkDetectMode } from '../../lib/verify/detection-policy';
 import { resultsKey, uploadedInputKey } from '../../lib/verify/job-layout';
@@ -63,13 +63,13 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
     .option('--model <name[:version]>', 'model and version (default: the production version of SIAMFACE_MODEL_NAME or siamface)')
     .option('--threshold <distance>', "override the model card's threshold", nonNegativeNumber)
     .option('--detect <mode>', 'auto (per the model card), always, never', 'auto')
-    .option('--engine <engine>', 'auto (ONNX when exported), onnx, tfjs (default: SIAMFACE_VERIFY_ENGINE, else auto)')
+    .addOption(new Option('--engine <engine>', 'auto (ONNX when exported), onnx, tfjs (default: SIAMFACE_VERIFY_ENGINE, else auto)').choices(ENGINE_PREFERENCES))
     .option('--json', 'print the JSON result (or error) on stdout instead of the verdict line')
-    .action(async (a: string, b: string, opts: { model?: string; threshold?: number; detect: string; engine?: string; json?: boolean }) => {
+    .action(async (a: string, b: string, opts: { model?: string; threshold?: number; detect: string; engine?: EnginePreference; json?: boolean }) => {
       const s = store();
       let models: ModelCache | undefined;
       try {
-        models = new ModelCache(s, { engine: opts.engine as EnginePreference | undefined, log: (message, fields) => log(JSON.stringify({ msg: message, ...fields })) });
+        models = new ModelCache(s, { engine: opts.engine, log: (message, fields) => log(JSON.stringify({ msg: message, ...fields })) });
         const result = await verifyPair(
           { a, b, model: parseModelRef(opts.model), threshold: opts.threshold, detect: checkDetectMode(opts.detect) },
           // In-process: the caller reads their own files (their own privileges, not a worker's).
@@ -107,7 +107,7 @@ export function registerVerifyCommands(program: Command, deps: VerifyCommandDeps
     .option('--threshold <distance>', "override the model card's threshold", nonNegativeNumber)
     .option('--detect <mode>', 'auto, always, never', 'auto')
     .option('--job-id <id>', 'job id (default: generated)')
-    .option('--queue <name>', 'task queue of the CPU workers', process.env.SIAMFACE_CPU_TASK_QUEUE || TASK_QUEUES.cpu)
+    .option('--queue <name>', 'task queue of the CPU workers', taskQueueFromEnv('cpu'))
     .option('--detach', 'start the job and return')
     .option('--json', 'print the job summary as JSON on stdout (with --detach: the job and workflow ids)')
     .action(

@@ -92,10 +92,6 @@ export function csvField(value: string | number): string {
   return /[",\r\n]|^\s|\s$/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function clip(s: string, n = 80): string {
-  return s.length > n ? `${s.slice(0, n)}…` : s;
-}
-
 // csv-parse's own messages quote the offending text; ours say only what is wrong.
 function csvProblem(err: unknown): string {
   if (!(err instanceof CsvError)) throw err;

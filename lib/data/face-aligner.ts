@@ -9,13 +9,10 @@ import type { FaceAligner } from './preprocess';
 export async function createFaceAligner(): Promise<FaceAligner> {
   // require, not import: keeps this CommonJS build from loading tfjs until alignment is asked for.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { detectLargestFace } = require('../face/detector') as typeof import('../face/detector');
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { alignFace } = require('../face/align') as typeof import('../face/align');
+  const { detectAndAlign } = require('../face/detect-and-align') as typeof import('../face/detect-and-align');
   return async (image, size, crop) => {
     try {
-      const selection = await detectLargestFace(image);
-      return await alignFace(image, selection.face.landmarks, { outputSize: size, frame: crop === 'face-chip' ? 'face-chip' : 'celeba' });
+      return (await detectAndAlign(image, { outputSize: size, format: 'png', frame: crop === 'face-chip' ? 'face-chip' : 'celeba' })).aligned;
     } catch (err) {
       if (err instanceof SiamfaceError && err.code === 'no_face') return null;
       throw err;

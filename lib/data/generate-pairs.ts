@@ -14,7 +14,7 @@ import { csvField } from './csv';
 import type { DatasetManifest } from './dataset-manifest';
 import { makePairs, type PairCounts } from './pairs';
 import { readShardIndex } from './shard-format';
-import { datasetManifestKey, pairSetPrefix, stableJson } from './sources';
+import { datasetManifestKey, pairSetPrefix, shardSetsPrefix, stableJson } from './sources';
 
 export interface PairsInput {
   datasetId: string;
@@ -62,7 +62,7 @@ export async function generatePairs(store: ObjectStore, input: PairsInput, ctx: 
   const requested = requestedCounts(input.pairsPerSplit);
   const manifestKey = input.manifestKey;
   if (typeof manifestKey !== 'string' || !isShardManifestKey(datasetId, manifestKey)) {
-    throw badInput(`generatePairs: manifestKey ${JSON.stringify(manifestKey)} is not a shard set manifest of dataset ${datasetId} (datasets/${datasetId}/shards/<hash>/manifest.json)`);
+    throw badInput(`generatePairs: manifestKey ${JSON.stringify(manifestKey)} is not a shard set manifest of dataset ${datasetId} (${shardSetsPrefix(datasetId)}<hash>/manifest.json)`);
   }
   const manifest = await store.getJsonIfExists<DatasetManifest>(manifestKey);
   if (!manifest) throw new SiamfaceError('not_found', `${store.uri(manifestKey)} does not exist: run shardDataset for dataset ${datasetId} first`);
@@ -155,6 +155,6 @@ function stripTotals(c: PairsSummary['counts']): Record<Split, PairCounts> {
 
 /** The manifest of one of this dataset's shard sets (the only manifests pairs are made from). */
 function isShardManifestKey(datasetId: string, key: string): boolean {
-  const hash = key.slice(`datasets/${datasetId}/shards/`.length).split('/')[0];
+  const hash = key.slice(shardSetsPrefix(datasetId).length).split('/')[0];
   return /^[0-9a-f]{16}$/.test(hash) && key === datasetManifestKey(datasetId, hash);
 }

@@ -125,19 +125,6 @@ export async function readShardImage(store: ObjectStore, entry: ShardEntry & { s
   return store.getRange(key, entry.offset, entry.length);
 }
 
-/** Every image of a shard, in tar order, from one GET; verifies the tar's sha256 against the index. */
-export async function* iterateShard(store: ObjectStore, indexKey: string): AsyncGenerator<ShardImage & { entry: LocatedShardEntry }> {
-  const index = await readShardIndex(store, indexKey);
-  const tar = await store.getBuffer(index.shard);
-  const sha = createHash('sha256').update(tar).digest('hex');
-  if (tar.length !== index.bytes || sha !== index.sha256) {
-    throw new SiamfaceError('checksum_mismatch', `${store.uri(index.shard)} does not match its index (${tar.length} bytes, sha256 ${sha}; index says ${index.bytes}, ${index.sha256})`);
-  }
-  for (const entry of index.entries) {
-    yield { imageId: entry.imageId, identity: entry.identity, source: entry.source, data: tar.subarray(entry.offset, entry.offset + entry.length), entry };
-  }
-}
-
 function tarHeaders(name: string, size: number): Buffer[] {
   const nameBytes = Buffer.byteLength(name);
   if (nameBytes <= 100) return [ustarHeader(name, '', size, '0')];

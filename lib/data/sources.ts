@@ -104,14 +104,17 @@ export function datasetIdFor(source: DatasetSource, explicit?: string): string {
   return `${prefix}-${sourceHash(source).slice(0, 12)}`;
 }
 
-export const rawPrefix = (datasetId: string) => `datasets/${datasetId}/raw/`;
-export const rawManifestKey = (datasetId: string) => `datasets/${datasetId}/raw/_manifest.json`;
+/** Everything kept for one dataset: raw/, shards/, pairs/, teacher/. */
+export const datasetPrefix = (datasetId: string) => `datasets/${datasetId}/`;
+export const rawPrefix = (datasetId: string) => `${datasetPrefix(datasetId)}raw/`;
+export const rawManifestKey = (datasetId: string) => `${rawPrefix(datasetId)}_manifest.json`;
 /**
  * Derived data is keyed by the hash of what produced it, and never rewritten in place: two pipelines on one dataset
  * with different preprocessing (or pairs) each get their own, and neither can change the other's under it.
  * Old sets stay until an operator removes them (a lifecycle rule on the shards/ and pairs/ folders of `datasets/<id>/`).
  */
-export const shardSetPrefix = (datasetId: string, configHash: string) => `datasets/${datasetId}/shards/${configHash}/`;
+export const shardSetsPrefix = (datasetId: string) => `${datasetPrefix(datasetId)}shards/`;
+export const shardSetPrefix = (datasetId: string, configHash: string) => `${shardSetsPrefix(datasetId)}${configHash}/`;
 /** Written by shardDataset last, when every shard of the set is complete. */
 export const datasetManifestKey = (datasetId: string, configHash: string) => `${shardSetPrefix(datasetId, configHash)}manifest.json`;
-export const pairSetPrefix = (datasetId: string, pairsHash: string) => `datasets/${datasetId}/pairs/${pairsHash}/`;
+export const pairSetPrefix = (datasetId: string, pairsHash: string) => `${datasetPrefix(datasetId)}pairs/${pairsHash}/`;

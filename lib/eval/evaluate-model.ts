@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { ObjectStore } from '../storage/object-store';
-import { parseUri } from '../storage/uri';
+import { isUri, parseUri } from '../storage/uri';
 import { storeForBucket } from '../storage/open-location';
 import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
@@ -28,6 +28,7 @@ import { errorTotal, tallyRows, type ErrorCounts } from '../verify/row-tally';
 import type { DetectMode, ModelRef } from '../verify/types';
 import { buildEvalReport } from './evaluate-pairs';
 import { writeEvalReportAt, type EvalReportKeys } from './report-store';
+import { evaluationPrefix } from './evaluation-layout';
 import type { EvalReport, HeadlineMetrics, ScoredPair } from './types';
 
 export interface PrepareEvaluationInput {
@@ -69,15 +70,13 @@ export interface EvaluationSummary {
   htmlKey: string;
 }
 
-export const evaluationPrefix = (evalId: string) => `evaluations/${evalId}/`;
-
 function locate(store: ObjectStore, input: string): { store: ObjectStore; key: string; uri: string } {
   if (input.startsWith('s3://')) {
     const loc = parseUri(input);
     if (loc.kind !== 's3' || !loc.key) throw badInput(`evaluation input ${input} must name an object (s3://bucket/key)`);
     return { store: storeForBucket(loc.bucket, store), key: loc.key, uri: input };
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) throw badInput(`evaluation input ${input} must be an S3 key or s3:// URI (the CLI uploads local files)`);
+  if (isUri(input)) throw badInput(`evaluation input ${input} must be an S3 key or s3:// URI (the CLI uploads local files)`);
   return { store, key: input, uri: store.uri(input) };
 }
 

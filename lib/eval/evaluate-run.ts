@@ -8,7 +8,8 @@ import type { RunContext } from '../progress';
 import { loadPairs } from '../train/data-loader';
 import { evaluatePairs } from './evaluate-pairs';
 import { identityFromPath, pairsChecksum } from './pairs';
-import { evalPrefix, evalReportKey, writeEvalReport, type EvalReportKeys } from './report-store';
+import { evalReportKey, writeEvalReport, type EvalReportKeys } from './report-store';
+import { evalPrefix } from '../train/run-layout';
 import type { EmbedFn, EvalReport, HeadlineMetrics } from './types';
 
 export interface EvaluateRunInput {

@@ -1,12 +1,12 @@
 /** Writes and reads the evaluation report under `runs/<run>/eval/`. */
 import type { ObjectStore } from '../storage/object-store';
 import { badInput } from '../errors';
+import { checkRunId, evalPrefix } from '../train/run-layout';
 import { renderReportHtml, reportPlots } from './report-html';
 import type { EvalReport } from './types';
 
 export type EvalReportStore = Pick<ObjectStore, 'putObject' | 'putJson' | 'getJson'>;
 
-export const evalPrefix = (runId: string) => `runs/${runId}/eval/`;
 export const evalReportKey = (runId: string) => `${evalPrefix(runId)}report.json`;
 
 export interface EvalReportKeys {
@@ -23,11 +23,10 @@ export interface EvalReportKeys {
  * evaluation output is complete (the evaluate stage skips work when it finds it).
  */
 export async function writeEvalReport(store: EvalReportStore, runId: string, report: EvalReport): Promise<EvalReportKeys> {
-  if (!/^[A-Za-z0-9._-]+$/.test(runId)) throw badInput(`writeEvalReport: run id ${JSON.stringify(runId)} may hold only letters, digits, '.', '_' and '-'`);
-  return writeEvalReportAt(store, evalPrefix(runId), report);
+  return writeEvalReportAt(store, evalPrefix(checkRunId(runId)), report);
 }
 
-/** The same files under any prefix (`siamface evaluate` writes under evaluations/<id>/). */
+/** The same files under any prefix (`siamface evaluate` writes under lib/eval/evaluation-layout's evaluationPrefix). */
 export async function writeEvalReportAt(store: EvalReportStore, prefix: string, report: EvalReport): Promise<EvalReportKeys> {
   const plots = reportPlots(report);
   const keys: EvalReportKeys = {

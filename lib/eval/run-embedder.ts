@@ -5,12 +5,11 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ObjectStore } from '../storage/object-store';
 import type { RunContext } from '../progress';
-import { joinKey } from '../storage/uri';
 import { loadModelFromStore } from '../model/io';
 import { checkNormalization, preprocessRgbBytes } from '../model/preprocess';
 import { ensureBackend } from '../model/backend';
 import { ShardImageSource } from '../train/data-loader';
-import { modelPrefix, SIAMFACE_MODEL_JSON } from '../train/run-layout';
+import { modelPrefix, modelSidecarKey } from '../train/run-layout';
 import { embed as embedTensor } from '../train/siamese-step';
 import type { SiamfaceModelJson } from '../train/train-model';
 import type { EmbedFn } from './types';
@@ -23,9 +22,9 @@ export async function runEmbedder(
 ): Promise<{ embed: EmbedFn; dispose: () => void }> {
   await ensureBackend({ log: ctx.log });
   const prefix = run.modelKey ?? modelPrefix(run.runId);
-  const sidecar = await store.getJson<SiamfaceModelJson>(joinKey(prefix, SIAMFACE_MODEL_JSON));
+  const sidecar = await store.getJson<SiamfaceModelJson>(modelSidecarKey(prefix));
   const size = sidecar.preprocessing.inputSize;
-  const normalization = checkNormalization(sidecar.preprocessing, store.uri(joinKey(prefix, SIAMFACE_MODEL_JSON)));
+  const normalization = checkNormalization(sidecar.preprocessing, store.uri(modelSidecarKey(prefix)));
   const model = await loadModelFromStore(store, prefix);
   const source = await ShardImageSource.open(store, run.manifestKey, {
     imageSize: size,

@@ -118,11 +118,6 @@ export function landmarkList(l: FaceLandmarks5): Point[] {
   return LANDMARK_ORDER.map((k) => l[k]);
 }
 
-/** The transform that alignFace applies: source pixel coordinates -> 178x218 CelebA frame. */
-export function celebaAlignTransform(landmarks: FaceLandmarks5): Affine {
-  return similarityTransform(landmarkList(landmarks), landmarkList(CELEBA_ALIGNED_TEMPLATE));
-}
-
 /**
  * Warps the face into a frame (CelebA's 178x218 by default). Pixels outside the source repeat its
  * edge. Faces larger than the template are first cropped and downscaled with lanczos3 so the

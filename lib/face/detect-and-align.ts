@@ -1,8 +1,8 @@
 /**
- * Detection + alignment in one call (one decode), for verifying unaligned photos. The data stage's
- * 'face-align' crop uses the same two functions through lib/data/face-aligner.ts.
+ * Detection + alignment in one call (one decode): the one detect-then-align step for unaligned photos, used by
+ * serving (lib/verify/prepare-image) and by the data stage's 'face-align' and 'face-chip' crops (lib/data/face-aligner).
  */
-import { alignFace } from './align';
+import { alignFace, type FaceFrame } from './align';
 import { detectLargestFace, type FaceSelection, type SelectOptions } from './detector';
 import { decodeRgb } from './image';
 import type { RgbImage } from './types';
@@ -12,13 +12,13 @@ export interface AlignedFace extends FaceSelection {
   aligned: Buffer;
 }
 
-/** Finds the face to verify (largest by default) and returns it aligned. Throws 'no_face' when none. */
+/** Finds the face to verify (largest by default) and returns it aligned into `frame` (default CelebA's). Throws 'no_face' when none. */
 export async function detectAndAlign(
   image: Buffer | RgbImage,
-  options: SelectOptions & { outputSize: number; format?: 'png' | 'raw' },
+  options: SelectOptions & { outputSize: number; format?: 'png' | 'raw'; frame?: FaceFrame },
 ): Promise<AlignedFace> {
   const rgb = await decodeRgb(image, options.name);
   const selection = await detectLargestFace(rgb, options);
-  const aligned = await alignFace(rgb, selection.face.landmarks, { outputSize: options.outputSize, format: options.format ?? 'raw', name: options.name });
+  const aligned = await alignFace(rgb, selection.face.landmarks, { outputSize: options.outputSize, format: options.format ?? 'raw', frame: options.frame, name: options.name });
   return { ...selection, aligned };
 }

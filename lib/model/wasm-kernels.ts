@@ -122,5 +122,3 @@ export function registerWasmTrainingKernels(): string[] {
   }
   return added;
 }
-
-export const WASM_TRAINING_KERNELS: readonly string[] = KERNELS.map((k) => k.kernelName);

@@ -6,8 +6,7 @@
 import type { ObjectStore } from '../storage/object-store';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../model/preprocess';
 import type { ModelDescription } from './model-card';
-import { runModelPrefix } from './keys';
-import { SIAMFACE_MODEL_JSON } from '../train/run-layout';
+import { modelPrefix as runModelPrefix, modelSidecarKey } from '../train/run-layout';
 import type { SiamfaceModelJson } from '../train/train-model';
 
 /** Metadata fields read from model.json (all optional). */
@@ -70,7 +69,7 @@ function fromSidecar(sidecar: SiamfaceModelJson): SavedModelMetadata {
 }
 
 export async function describeRunModel(store: Pick<ObjectStore, 'getJsonIfExists'>, runId: string, pipelineConfig: Record<string, unknown> = {}): Promise<ModelDescription> {
-  const sidecar = await store.getJsonIfExists<SiamfaceModelJson>(`${runModelPrefix(runId)}${SIAMFACE_MODEL_JSON}`);
+  const sidecar = await store.getJsonIfExists<SiamfaceModelJson>(modelSidecarKey(runModelPrefix(runId)));
   if (sidecar) return describeModel(fromSidecar(sidecar.value), pipelineConfig);
   const saved = await store.getJsonIfExists<{ userDefinedMetadata?: SavedModelMetadata }>(`${runModelPrefix(runId)}model.json`);
   return describeModel(saved?.value.userDefinedMetadata, pipelineConfig);

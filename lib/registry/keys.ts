@@ -9,6 +9,19 @@ export function isSafeName(name: unknown): name is string {
   return typeof name === 'string' && SAFE_NAME.test(name);
 }
 
+/** Ids a caller chooses that become one key segment (training run, batch job): letters of either case, up to 128. */
+const KEY_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+
+export function isKeyId(id: unknown): id is string {
+  return typeof id === 'string' && KEY_ID.test(id);
+}
+
+/** `id`, or a bad_input error naming `what` ('run id', 'job id', ...) and the rule. */
+export function checkKeyId(what: string, id: string): string {
+  if (!isKeyId(id)) throw badInput(`${what} ${JSON.stringify(id)} must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  return id;
+}
+
 export function checkModelName(name: string): string {
   if (!isSafeName(name)) throw badInput(`model name ${JSON.stringify(name)} must be ${SAFE_NAME_RULE}`);
   return name;
@@ -26,7 +39,6 @@ export const versionPrefix = (name: string, version: number) => `${versionsPrefi
 export const modelCardKey = (name: string, version: number) => `${versionPrefix(name, version)}model-card.json`;
 export const productionKey = (name: string) => `${modelPrefix(name)}production.json`;
 export const decisionsPrefix = (name: string) => `${modelPrefix(name)}decisions/`;
-export { modelPrefix as runModelPrefix } from '../train/run-layout';
 
 /** The version number in a key under `models/<name>/versions/<v>/model-card.json`, or undefined. */
 export function versionOfCardKey(name: string, key: string): number | undefined {

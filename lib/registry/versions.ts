@@ -4,14 +4,15 @@
  * publishers never share a number: the loser of a race simply tries the next one.
  */
 import type { ObjectStore } from '../storage/object-store';
-import { SiamfaceError, badInput, notFound } from '../errors';
+import { SiamfaceError, notFound } from '../errors';
+import { checkRunId, modelPrefix as runModelPrefix } from '../train/run-layout';
 import type { RunContext } from '../progress';
 import { throwIfAborted } from '../progress';
 import type { EvalReport } from '../eval/types';
 import { evalReportKey } from '../eval/report-store';
 import { codeVersion as currentCodeVersion } from './code-version';
 import { evaluationSummary, type ModelCard, type ModelDescription, type ModelFile } from './model-card';
-import { MODELS_PREFIX, modelCardKey, modelPrefix, runModelPrefix, versionOfCardKey, versionPrefix, versionsPrefix, checkModelName } from './keys';
+import { MODELS_PREFIX, modelCardKey, modelPrefix, versionOfCardKey, versionPrefix, versionsPrefix, checkModelName } from './keys';
 
 export type RegistryStore = Pick<ObjectStore, 'list' | 'listAll' | 'getJson' | 'getJsonIfExists' | 'putJson' | 'getStream' | 'upload' | 'head'>;
 
@@ -78,7 +79,7 @@ export async function listModelNames(store: Pick<ObjectStore, 'list'>): Promise<
 export async function publishModelVersion(store: RegistryStore, input: PublishInput, ctx: RunContext): Promise<PublishResult> {
   const { name, runId } = input;
   checkModelName(name);
-  if (!/^[A-Za-z0-9._-]+$/.test(runId)) throw badInput(`run id ${JSON.stringify(runId)} may hold only letters, digits, '.', '_' and '-'`);
+  checkRunId(runId);
   const sources = (await store.listAll(runModelPrefix(runId))).filter((o) => !o.key.endsWith('/'));
   if (sources.length === 0) throw notFound(`run ${runId} has no model files under ${runModelPrefix(runId)}; train the model before publishing it`);
 

@@ -14,7 +14,7 @@ import { checkLocation } from '../security/check-location';
 import type { Resolver } from '../security/url-destination';
 import { httpError, httpGet, type HttpBody } from './http-get';
 import { ObjectStore, readAll } from './object-store';
-import { parseUri, type Location } from './uri';
+import { isUri, parseUri, type Location } from './uri';
 
 export { FetchError, httpError } from './http-get';
 export { redactUrl } from '../redact';
@@ -81,5 +81,5 @@ export function storeForBucket(bucket: string, store?: ObjectStore): ObjectStore
 
 /** A location as it may appear in a message, a manifest or a report. */
 export function displayLocation(location: string): string {
-  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location) && !location.startsWith('s3://') ? redactUrl(location) : location;
+  return isUri(location) && !location.startsWith('s3://') ? redactUrl(location) : location;
 }

@@ -7,6 +7,11 @@ export type Location =
   | { kind: 'file'; path: string }
   | { kind: 'http'; url: string };
 
+/** True for `scheme://...` (s3://, http(s)://, file:// or any other scheme): a URI, not a local path or an S3 key. */
+export function isUri(s: string): boolean {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(s);
+}
+
 /** Parses `s3://bucket/key`, `http(s)://...`, `file:///abs` or a plain (relative or absolute) local path. */
 export function parseUri(input: string): Location {
   const s = input.trim();
@@ -27,7 +32,7 @@ export function parseUri(input: string): Location {
     }
   }
   if (s.startsWith('file://')) return { kind: 'file', path: decodeURIComponent(new URL(s).pathname) };
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(s)) throw badInput(`unsupported location scheme in '${input}' (use s3://, http(s)://, file:// or a path)`);
+  if (isUri(s)) throw badInput(`unsupported location scheme in '${input}' (use s3://, http(s)://, file:// or a path)`);
   return { kind: 'file', path: path.resolve(s) };
 }
 

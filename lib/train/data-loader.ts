@@ -141,7 +141,8 @@ export interface SourceStats {
 /** Images by id from a dataset's shards, decoded to RGB at the training size, with an LRU of decoded images. */
 export class ShardImageSource {
   private readonly entries = new Map<string, LocatedShardEntry & { split: string }>();
-  private readonly shardTars = new Map<string, Promise<Buffer>>();
+  /** Whole shard tars (whole-shard mode), bounded by the bytes the manifest records for them. */
+  private readonly shardTars: LRUCache<string, Promise<Buffer>>;
   /** Absent when decodedCacheImages is 0 (no caching). */
   private readonly decoded: LRUCache<string, Buffer> | undefined;
   private readonly decoding = new Map<string, Promise<Buffer>>();
@@ -155,6 +156,7 @@ export class ShardImageSource {
   ) {
     this.stats = { images: 0, shards: shardIndexes.size, mode, decodes: 0, cacheHits: 0, bytesRead: 0 };
     this.decoded = opts.decodedCacheImages > 0 ? new LRUCache({ max: opts.decodedCacheImages }) : undefined;
+    this.shardTars = new LRUCache({ maxSize: Math.max(1, opts.shardCacheBytes), sizeCalculation: (_tar, key) => Math.max(1, shardIndexes.get(key)?.bytes ?? 1) });
   }
 
   /** Indexes the shards of the manifest's splits (one small GET per shard). */

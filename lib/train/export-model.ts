@@ -8,10 +8,9 @@ import type { BackendSelection } from '../model/backend';
 import type { ModelConfig } from '../model/tower';
 import { saveModelToStore } from '../model/io';
 import { redactDeep } from '../redact';
-import { joinKey } from '../storage/uri';
 import type { TrainConfig } from './config';
 import { readBest, restoreBestWeights } from './best-weights';
-import { modelPrefix, SIAMFACE_MODEL_JSON } from './run-layout';
+import { modelPrefix, modelSidecarKey } from './run-layout';
 import { recordRunEnd } from './run-record';
 import { cursorOf } from './schedule';
 import type { TrainingModels } from './training-model';
@@ -90,7 +89,7 @@ export async function exportModel(x: ExportContext, state: TrainingState): Promi
   await fence();
   await saveModelToStore(model, store, mKey, { metadata: { siamface: { runId, configHash, inputSize: cfg.imageSize, exported } } });
   await fence();
-  await store.putJson(joinKey(mKey, SIAMFACE_MODEL_JSON), sidecar);
+  await store.putJson(modelSidecarKey(mKey), sidecar);
   await recordRunEnd(run, result);
   return result;
 }

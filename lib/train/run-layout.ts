@@ -1,14 +1,8 @@
 /** Where a training run keeps its objects: `runs/<run>/...` (see ARCHITECTURE.md, storage layout). */
-import { badInput } from '../errors';
+import { joinKey } from '../storage/uri';
+import { checkKeyId } from '../registry/keys';
 
-const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function checkRunId(runId: string): string {
-  if (typeof runId !== 'string' || !RUN_ID.test(runId)) {
-    throw badInput(`run id ${JSON.stringify(runId)} must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`);
-  }
-  return runId;
-}
+export const checkRunId = (runId: string) => checkKeyId('run id', runId);
 
 export const runPrefix = (runId: string) => `runs/${checkRunId(runId)}/`;
 export const runJsonKey = (runId: string) => `${runPrefix(runId)}run.json`;
@@ -22,6 +16,8 @@ export const checkpointPrefix = (runId: string, step: number, writer?: number) =
 /** Names the newest complete checkpoint; moved only by conditional writes. */
 export const checkpointPointerKey = (runId: string) => `${checkpointsPrefix(runId)}latest.json`;
 export const modelPrefix = (runId: string) => `${runPrefix(runId)}model/`;
+/** The evaluation report and its plots (lib/eval/report-store). */
+export const evalPrefix = (runId: string) => `${runPrefix(runId)}eval/`;
 export const bestPrefix = (runId: string) => `${runPrefix(runId)}best/`;
 /** Who may write the run: the newest training attempt (lib/train/lease). */
 export const leaseKey = (runId: string) => `${runPrefix(runId)}lease.json`;
@@ -30,8 +26,8 @@ export const leaseKey = (runId: string) => `${runPrefix(runId)}lease.json`;
  * workflow run) the request binds only that pipeline run, so a resumed pipeline, a new run, trains on.
  */
 export const stopRequestKey = (runId: string, scope?: string) => {
-  if (scope !== undefined && !RUN_ID.test(scope)) throw badInput(`stop request scope ${JSON.stringify(scope)} must be 1-128 characters of letters, digits, '.', '_' or '-'`);
+  if (scope !== undefined) checkKeyId('stop request scope', scope);
   return `${runPrefix(runId)}control/stop-requested${scope !== undefined ? `-${scope}` : ''}`;
 };
-/** The sidecar the pipeline and serving read: config, preprocessing, backend, training summary. */
-export const SIAMFACE_MODEL_JSON = 'siamface-model.json';
+/** The sidecar the pipeline and serving read beside a model's files (`modelPrefix`, or any model prefix): config, preprocessing, backend, training summary. */
+export const modelSidecarKey = (modelKeyPrefix: string) => joinKey(modelKeyPrefix, 'siamface-model.json');

@@ -17,7 +17,7 @@ import { SiamfaceError, badInput } from '../errors';
 import { throwIfAborted, type RunContext } from '../progress';
 import type { ObjectStore } from '../storage/object-store';
 import type { DatasetManifest, ShardListing } from '../data/dataset-manifest';
-import { stableJson } from '../data/sources';
+import { datasetPrefix, stableJson } from '../data/sources';
 import { readShardIndex } from '../data/shard-format';
 import { BACKBONES, type BackboneName } from '../model/backbones';
 import { buildEmbeddingTower } from '../model/tower';
@@ -62,7 +62,7 @@ export function teacherIdOf(manifest: Pick<DatasetManifest, 'configHash'>, teach
   return createHash('sha256').update(stableJson(identity)).digest('hex').slice(0, 16);
 }
 
-const teacherPrefix = (datasetId: string, teacherId: string) => `datasets/${datasetId}/teacher/${teacherId}/`;
+const teacherPrefix = (datasetId: string, teacherId: string) => `${datasetPrefix(datasetId)}teacher/${teacherId}/`;
 export const teacherManifestKey = (datasetId: string, teacherId: string) => `${teacherPrefix(datasetId, teacherId)}manifest.json`;
 const embKey = (datasetId: string, teacherId: string, shard: ShardListing) => `${teacherPrefix(datasetId, teacherId)}${shard.split}/${shard.key.slice(shard.key.lastIndexOf('/') + 1).replace(/\.tar$/, '.emb')}`;
 

@@ -17,14 +17,13 @@
 import { badInput } from '../errors';
 import type { RunContext } from '../progress';
 import type { ObjectStore } from '../storage/object-store';
-import { joinKey } from '../storage/uri';
 import type { ModelConfig } from '../model/tower';
 import { selectBackend, type BackendSelection } from '../model/backend';
 import { registerNativeTrainingKernels } from '../model/native-kernels';
 import { modelConfigOf, resolveTrainConfig, type TrainConfig, type TrainConfigInput } from './config';
 import type { StepPlan } from './schedule';
 import type { LeaseClaim } from './lease';
-import { modelPrefix, SIAMFACE_MODEL_JSON, checkRunId } from './run-layout';
+import { modelPrefix, modelSidecarKey, checkRunId } from './run-layout';
 import type { InitialWeights } from './training-model';
 import { openTrainingData, readTrainingInputs } from './train-data';
 import { buildModels, initOrResume, takeRunLease } from './init-or-resume';
@@ -119,7 +118,7 @@ export async function trainModel(store: ObjectStore, input: TrainModelInput, ctx
   const { configHash } = inputs;
   // A retry after the model was exported (the result was lost on the way back) returns it again.
   const mKey = modelPrefix(runId);
-  const done = await store.getJsonIfExists<SiamfaceModelJson>(joinKey(mKey, SIAMFACE_MODEL_JSON));
+  const done = await store.getJsonIfExists<SiamfaceModelJson>(modelSidecarKey(mKey));
   if (done && done.value.training?.configHash === configHash) {
     ctx.log('model already exported for this run', { runId, modelKey: mKey });
     return done.value.result;

@@ -4,7 +4,7 @@
  */
 import type { ObjectStore } from '../storage/object-store';
 import { displayLocation, storeForBucket } from '../storage/open-location';
-import { parseUri } from '../storage/uri';
+import { isUri, parseUri } from '../storage/uri';
 import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
 import { checkS3Read } from '../security/s3-scope';
 import { badInput, SiamfaceError } from '../errors';
@@ -37,7 +37,7 @@ export function inputLocation(store: ObjectStore, input: string, policy: InputPo
     return { store: storeForBucket(loc.bucket, store), key: loc.key, uri: input };
   }
   checkS3Read(policy, store.bucket, store.bucket, input, 'job input');
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(input)) throw badInput(`job input ${input} must be an S3 key or s3:// URI (the CLI uploads local files)`);
+  if (isUri(input)) throw badInput(`job input ${input} must be an S3 key or s3:// URI (the CLI uploads local files)`);
   return { store, key: input, uri: store.uri(input) };
 }
 

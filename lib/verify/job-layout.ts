@@ -1,14 +1,7 @@
 /** Where a batch verification job keeps its objects: `jobs/<job>/...`. */
-import { badInput } from '../errors';
+import { checkKeyId } from '../registry/keys';
 
-const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-export function checkJobId(jobId: string): string {
-  if (typeof jobId !== 'string' || !JOB_ID.test(jobId)) {
-    throw badInput(`job id ${JSON.stringify(jobId)} must be 1-128 characters of letters, digits, '.', '_' or '-', starting with a letter or digit`);
-  }
-  return jobId;
-}
+export const checkJobId = (jobId: string) => checkKeyId('job id', jobId);
 
 export const jobPrefix = (jobId: string) => `jobs/${checkJobId(jobId)}/`;
 export const jobJsonKey = (jobId: string) => `${jobPrefix(jobId)}job.json`;

@@ -19,7 +19,8 @@ import type { ModelCard } from '../registry/model-card';
 import { imagePrepOf, type ImagePrep } from './detection-policy';
 import type { ModelRef } from './types';
 
-export type EnginePreference = 'auto' | 'onnx' | 'tfjs';
+export const ENGINE_PREFERENCES = ['auto', 'onnx', 'tfjs'] as const;
+export type EnginePreference = (typeof ENGINE_PREFERENCES)[number];
 
 export interface ServingModel {
   name: string;
@@ -50,7 +51,8 @@ export const DEFAULT_MODEL_NAME = 'siamface';
 
 export class ModelCache {
   private readonly models: LRUCache<string, Promise<ServingModel>>;
-  private readonly productions = new Map<string, { version: number; readAt: number }>();
+  /** Production versions by model name, fresh for productionTtlMs (a stale one is still read, to log a change). */
+  private readonly productions: LRUCache<string, number>;
   private chosenDefault: { name: string; readAt: number } | undefined;
   private readonly opts: Required<Omit<ModelCacheOptions, 'log' | 'now' | 'defaultName'>> & Pick<ModelCacheOptions, 'log' | 'defaultName'> & { now: () => number };
 
@@ -60,7 +62,11 @@ export class ModelCache {
   ) {
     const envEngine = (process.env.SIAMFACE_VERIFY_ENGINE || undefined) as EnginePreference | undefined;
     const engine = options.engine ?? envEngine ?? 'auto';
-    if (!['auto', 'onnx', 'tfjs'].includes(engine)) throw badInput(`engine must be 'auto', 'onnx' or 'tfjs', got ${JSON.stringify(engine)} (SIAMFACE_VERIFY_ENGINE?)`);
+    if (!ENGINE_PREFERENCES.includes(engine)) {
+      // Name where the bad value came from (the CLI refuses a bad --engine itself, naming the flag).
+      const source = options.engine !== undefined ? 'the engine option' : 'SIAMFACE_VERIFY_ENGINE';
+      throw badInput(`engine must be 'auto', 'onnx' or 'tfjs', got ${JSON.stringify(engine)} from ${source}`);
+    }
     this.opts = {
       productionTtlMs: options.productionTtlMs ?? 10_000,
       engine,
@@ -70,6 +76,8 @@ export class ModelCache {
       now: options.now ?? Date.now,
     };
     if (!Number.isInteger(this.opts.maxModels) || this.opts.maxModels < 1) throw badInput(`maxModels must be a positive integer, got ${this.opts.maxModels}`);
+    // On the injected clock, read on every call (ttlResolution 0), so tests can move time; lru-cache's ttl must be >= 1 ms.
+    this.productions = new LRUCache({ max: 1000, ttl: Math.max(1, Math.ceil(this.opts.productionTtlMs)), ttlResolution: 0, perf: { now: this.opts.now } });
     this.models = new LRUCache({
       max: this.opts.maxModels,
       // An evicted model may still serve in-flight requests: release its native memory a while later.
@@ -93,6 +101,7 @@ export class ModelCache {
           withProduction.length
             ? `no model named and '${DEFAULT_MODEL_NAME}' has no production version, but several models do (${withProduction.join(', ')}): name one (--model, SIAMFACE_MODEL_NAME)`
             : `no model has a production version in ${this.store.uri(MODELS_PREFIX)}: train one (npm run main) or promote a version (siamface models promote)`,
+          { modelsInProduction: withProduction },
         );
       }
       name = withProduction[0];
@@ -104,13 +113,13 @@ export class ModelCache {
   /** The production version of `name` (cached for productionTtlMs). */
   async production(name: string): Promise<number> {
     checkModelName(name);
-    const cached = this.productions.get(name);
-    const now = this.opts.now();
-    if (cached && now - cached.readAt < this.opts.productionTtlMs) return cached.version;
+    const status: LRUCache.Status<string, number> = {};
+    const cached = this.productions.get(name, { allowStale: true, status });
+    if (cached !== undefined && status.get === 'hit') return cached;
     const state = await readProduction(this.store, name);
     if (!state) throw notFound(`model ${name} has no production version (${this.store.uri(productionKey(name))} does not exist); promote one or give a version`);
-    if (cached && cached.version !== state.alias.version) this.opts.log?.('production model changed', { name, from: cached.version, to: state.alias.version });
-    this.productions.set(name, { version: state.alias.version, readAt: now });
+    if (cached !== undefined && cached !== state.alias.version) this.opts.log?.('production model changed', { name, from: cached, to: state.alias.version });
+    this.productions.set(name, state.alias.version);
     return state.alias.version;
   }
 

@@ -8,12 +8,13 @@
 import sharp from 'sharp';
 import type { ObjectStore } from '../storage/object-store';
 import { displayLocation, FetchError, readLocation } from '../storage/open-location';
+import { isUri } from '../storage/uri';
 import { inputPolicyFromEnv, POLICY_ENV, type InputPolicy } from '../security/input-policy';
 import { SiamfaceError } from '../errors';
 import { BadImageError, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, decodeForModel, orientedSize, preprocessImage, type CropMode, type FaceAligner } from '../data/preprocess';
 import { decodeRgb } from '../face/image';
-import { alignFace, isCelebaFrameSize } from '../face/align';
-import { detectLargestFace } from '../face/detector';
+import { isCelebaFrameSize } from '../face/align';
+import { detectAndAlign } from '../face/detect-and-align';
 import { shouldDetect, type ImagePrep } from './detection-policy';
 import type { DetectMode, FaceInfo, ImageErrorCode, ImageInput } from './types';
 
@@ -75,7 +76,7 @@ function checkedBytes(bytes: Buffer, name: string): Buffer {
 
 /** A relative path or key resolved against a base location (a folder path or an s3:// / http(s):// prefix). */
 export function resolveAgainst(input: string, baseUri?: string): string {
-  if (!baseUri || /^[a-z][a-z0-9+.-]*:\/\//i.test(input) || input.startsWith('/')) return input;
+  if (!baseUri || isUri(input) || input.startsWith('/')) return input;
   return `${baseUri.replace(/\/+$/, '')}/${input.replace(/^\.?\/+/, '')}`;
 }
 
@@ -98,8 +99,8 @@ export interface PrepareOptions {
 export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise<PreparedImage> {
   const t0 = performance.now();
   const { prep } = opts;
-  // The header first: size and pixel count are checked before anything is decoded (decompression bombs).
-  checkedBytes(bytes, opts.name);
+  // The header only (the size decides whether to detect); preprocessImage checks the byte size and pixel count
+  // before anything is decoded (decompression bombs).
   let meta: sharp.Metadata;
   try {
     meta = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -119,17 +120,16 @@ export async function prepareImage(bytes: Buffer, opts: PrepareOptions): Promise
     const rgb = await decodeRgb(image, opts.name).catch((err: Error) => {
       throw new ImageError('bad_image', err.message, { cause: err, image: opts.name });
     });
-    let selection;
+    let found;
     try {
-      selection = await detectLargestFace(rgb, { name: opts.name, select: opts.select });
+      found = await detectAndAlign(rgb, { name: opts.name, select: opts.select, outputSize: size, format: 'png', frame: frameCrop === 'face-chip' ? 'face-chip' : 'celeba' });
     } catch (err) {
       if (err instanceof SiamfaceError && err.code === 'no_face') throw new ImageError('no_face', err.message, { cause: err, image: opts.name });
       throw err;
     }
-    face = { box: selection.face.box, landmarks: selection.face.landmarks, score: selection.face.score, faceCount: selection.faceCount };
-    const aligned = await alignFace(rgb, selection.face.landmarks, { outputSize: size, frame: frameCrop === 'face-chip' ? 'face-chip' : 'celeba', name: opts.name });
+    face = { box: found.face.box, landmarks: found.face.landmarks, score: found.face.score, faceCount: found.faceCount };
     detectMs = performance.now() - t1;
-    return aligned;
+    return found.aligned;
   };
   let jpeg: Buffer;
   try {

@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { testInputDir } from './test-policy';
+import { parseCsv } from '../../lib/data/csv';
 
 export const PROJECT_ROOT = path.resolve(__dirname, '..', '..', '..');
 export const SHARED_DATA = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(PROJECT_ROOT, '..', 'shared', 'data');
@@ -15,6 +16,12 @@ export function sharedSet(name: 'faces-dev' | 'lfw-train' | 'celeba-wild'): stri
   const dir = path.join(SHARED_DATA, name);
   if (!fs.existsSync(dir)) throw new Error(`shared data set ${dir} not found (set SIAMFACE_SHARED_DATA)`);
   return dir;
+}
+
+/** The rows of a set's pairs.csv (`a,b,label`: image paths relative to the set, 1 = same person), read with the project's CSV parser. */
+export function sharedPairs(name: 'faces-dev' | 'lfw-train'): [a: string, b: string, label: string][] {
+  const file = path.join(sharedSet(name), 'pairs.csv');
+  return parseCsv(fs.readFileSync(file, 'utf8'), file, { expectHeader: ['a', 'b', 'label'] }).rows.map((r) => r.cells as [string, string, string]);
 }
 
 /**

@@ -60,13 +60,13 @@ function cli(...args: string[]): Promise<{ status: number | null; stdout: string
 function writePairs(name: string, opts: { labels?: boolean; onlySame?: boolean; missingRow?: boolean } = {}): { file: string; rows: number } {
   const ids = fs.readdirSync(dataset).sort();
   const files = ids.map((id) => fs.readdirSync(path.join(dataset, id)).sort().map((f) => `${id}/${f}`));
-  const rows: string[] = [];
+  const rows: [a: string, b: string, label: number][] = [];
   for (let i = 0; i < ids.length; i++) {
-    rows.push(`${files[i][0]},${files[i][1]},1`);
-    if (!opts.onlySame) rows.push(`${files[i][0]},${files[(i + 1) % ids.length][1]},0`);
+    rows.push([files[i][0], files[i][1], 1]);
+    if (!opts.onlySame) rows.push([files[i][0], files[(i + 1) % ids.length][1], 0]);
   }
-  if (opts.missingRow) rows.splice(3, 0, `${files[0][0]},Nobody/Nobody_0001.jpg,0`);
-  const body = opts.labels === false ? rows.map((r) => r.split(',').slice(0, 2).join(',')) : rows;
+  if (opts.missingRow) rows.splice(3, 0, [files[0][0], 'Nobody/Nobody_0001.jpg', 0]);
+  const body = rows.map((r) => (opts.labels === false ? r.slice(0, 2) : r).join(','));
   const file = path.join(tmp, name);
   // The file sits beside the images' folders: relative paths resolve against its folder.
   for (const id of ids) if (!fs.existsSync(path.join(tmp, id))) fs.symlinkSync(path.join(dataset, id), path.join(tmp, id));

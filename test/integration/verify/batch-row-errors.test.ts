@@ -13,7 +13,7 @@ import * as http from 'node:http';
 import * as path from 'node:path';
 import { useStack, type TestStack } from '../../support/stack';
 import { startInProcessWorkers, type InProcessWorkers } from '../../support/in-process-workers';
-import { sharedSet, subsetOf } from '../../support/shared-data';
+import { sharedPairs, sharedSet, subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { SiamfaceError } from '../../../lib/errors';
 import { localRunContext } from '../../../lib/progress';
@@ -82,17 +82,13 @@ after(async () => {
   delete process.env.SIAMFACE_URL_IMAGE_TIMEOUT_MS;
 });
 
-function goodPairs(n: number): string[] {
-  return fs.readFileSync(path.join(lfw(), 'pairs.csv'), 'utf8').trim().split('\n').slice(1, 1 + n).map((l) => l.split(',').slice(0, 2).join(','));
-}
-
 test('a batch job with unreachable, forbidden, failing and slow image URLs among good rows completes: one row per input, those rows marked, the rest scored', async () => {
   const jobId = `rows-${Date.now()}`;
-  const good = goodPairs(8);
-  const GOOD = good[0].split(',')[0];
+  const good = sharedPairs('lfw-train').slice(0, 8);
+  const GOOD = good[0][0];
   // Expected code and image per bad row; chunks of 3 put good rows beside each bad one.
   const bad = new Map<number, { code: string; image: 'a' | 'b'; message: RegExp }>();
-  const rows = [...good];
+  const rows = good.map(([a, b]) => `${a},${b}`);
   const insert = (at: number, line: string, code: string, image: 'a' | 'b', message: RegExp) => {
     rows.splice(at, 0, line);
     bad.set(at, { code, image, message });

@@ -13,7 +13,7 @@ import * as http from 'node:http';
 import sharp from 'sharp';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { cliEnv, useStack, type TestStack } from '../../support/stack';
-import { sharedSet, subsetOf } from '../../support/shared-data';
+import { sharedPairs, sharedSet, subsetOf } from '../../support/shared-data';
 import { tinyPipelineConfig } from '../../support/pipeline-fixtures';
 import { testInputDir } from '../../support/test-policy';
 import { cpuActivities } from '../../../activities';
@@ -25,6 +25,7 @@ import { verifyPair } from '../../../lib/verify/verify-pair';
 import { ImageError } from '../../../lib/verify/prepare-image';
 import { verifyChunk } from '../../../lib/verify/batch-chunk';
 import { parseResultLines } from '../../../lib/verify/batch-results';
+import { parseCsvRecords } from '../../../lib/data/csv';
 import type { BatchSummary } from '../../../lib/verify/batch-types';
 import { localRunContext } from '../../../lib/progress';
 import { resultsKey, summaryKey, chunkKey } from '../../../lib/verify/job-layout';
@@ -146,12 +147,11 @@ test('the model cache re-reads production.json at most every TTL, so a promotion
 });
 
 test('verify with detection + alignment gives a result for every pair of a faces-dev sample', async () => {
-  const lines = fs.readFileSync(path.join(facesDev(), 'pairs.csv'), 'utf8').trim().split('\n').slice(1);
-  const sample = lines.filter((_, i) => i % 160 === 0); // 11 pairs: LFW crops, grey tight crops, big photos
+  const sample = sharedPairs('faces-dev').filter((_, i) => i % 160 === 0); // 11 pairs: LFW crops, grey tight crops, big photos
   const models = new ModelCache(stack.store);
   try {
-    for (const line of sample) {
-      const [a, b] = line.split(',');
+    for (const [a, b] of sample) {
+      const line = `${a},${b}`;
       const r = await verifyPair({ a: path.join(facesDev(), a), b: path.join(facesDev(), b), model, detect: 'always' }, { models });
       assert.equal(typeof r.verified, 'boolean', line);
       assert.ok(Number.isFinite(r.distance) && r.distance >= 0 && r.distance <= 2 + 1e-6, `${line}: distance ${r.distance}`);
@@ -220,7 +220,9 @@ test('a photo with two faces: the largest one is used (documented default) and t
 
 const stackEnv = (extra: Record<string, string> = {}) => cliEnv(stack, extra);
 
-const siamface = (...args: string[]) => spawnSync(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), ...args], { env: stackEnv(), encoding: 'utf8', timeout: 120_000 });
+const siamfaceWith = (env: Record<string, string>, ...args: string[]) =>
+  spawnSync(process.execPath, [path.join(DIST, 'cli', 'siamface.js'), ...args], { env: stackEnv(env), encoding: 'utf8', timeout: 120_000 });
+const siamface = (...args: string[]) => siamfaceWith({}, ...args);
 
 test('siamface verify: exit 0 (same), 1 (different), 2 (error); the result on stdout, logs and errors on stderr', () => {
   const lfw = sharedSet('lfw-train');
@@ -252,6 +254,7 @@ test('siamface usage errors exit 2 naming the problem; --version exits 0', () =>
     [['verify', a], /missing required argument 'b'/],
     [['verify', a, a, '--threshold', 'near'], /'--threshold <distance>' argument 'near' is invalid/],
     [['verify', a, a, '--bogus'], /unknown option '--bogus'/],
+    [['verify', a, a, '--engine', 'fast'], /'--engine <engine>' argument 'fast' is invalid\. Allowed choices are auto, onnx, tfjs/],
     [['batch-verify', 'pairs.csv', '--chunk-size', '0'], /'--chunk-size <n>' argument '0' is invalid\. must be a positive integer/],
     [['batch-verify', 'pairs.csv', '--concurrency', '2.5'], /'--concurrency <n>' argument '2\.5' is invalid/],
     [['models', 'promote', 'tiny', '1', '--margin', 'x'], /'--margin <number>' argument 'x' is invalid/],
@@ -268,6 +271,23 @@ test('siamface usage errors exit 2 naming the problem; --version exits 0', () =>
   assert.equal(version.stdout.trim(), (JSON.parse(fs.readFileSync(path.join(DIST, '..', 'package.json'), 'utf8')) as { version: string }).version);
 });
 
+test('siamface verify --engine beats SIAMFACE_VERIFY_ENGINE, which beats the default (auto: ONNX when exported)', () => {
+  const a = path.join(sharedSet('lfw-train'), 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
+  const engineOf = (env: Record<string, string>, ...flags: string[]) => {
+    const r = siamfaceWith(env, 'verify', a, a, '--model', 'tiny', '--json', ...flags);
+    assert.equal(r.status, 0, `${JSON.stringify(env)} ${flags.join(' ')}: ${r.stderr}`);
+    return (JSON.parse(r.stdout) as VerifyResult).model.engine;
+  };
+  assert.equal(engineOf({}), 'onnx', 'default: auto, and the model has an ONNX export');
+  assert.equal(engineOf({ SIAMFACE_VERIFY_ENGINE: 'tfjs' }), 'tfjs', 'the environment beats the default');
+  assert.equal(engineOf({ SIAMFACE_VERIFY_ENGINE: 'tfjs' }, '--engine', 'onnx'), 'onnx', 'the flag beats the environment');
+  assert.equal(engineOf({ SIAMFACE_VERIFY_ENGINE: 'bogus' }, '--engine', 'tfjs'), 'tfjs', 'a flag given: the environment is not read');
+  const bad = siamfaceWith({ SIAMFACE_VERIFY_ENGINE: 'bogus' }, 'verify', a, a, '--model', 'tiny');
+  assert.equal(bad.status, 2);
+  assert.equal(bad.stdout, '');
+  assert.match(bad.stderr, /got "bogus" from SIAMFACE_VERIFY_ENGINE/, 'the error names where the bad value came from');
+});
+
 test('siamface verify with no --model: the only production model, or an error that lists the models', async () => {
   const lfw = sharedSet('lfw-train');
   const a = path.join(lfw, 'Abel_Pacheco', 'Abel_Pacheco_0001.jpg');
@@ -275,6 +295,11 @@ test('siamface verify with no --model: the only production model, or an error th
   const ambiguous = siamface('verify', a, a);
   assert.equal(ambiguous.status, 2);
   assert.match(ambiguous.stderr, /several models do \(alias-only, tiny\): name one \(--model, SIAMFACE_MODEL_NAME\)/);
+  // doctor's advice is to choose one, not to train another.
+  const doctor = await runChild([path.join(DIST, 'cli', 'siamface.js'), 'doctor', '--json', '--timeout', '60'], stackEnv({ SIAMFACE_CPU_TASK_QUEUE: queues.cpu, SIAMFACE_GPU_TASK_QUEUE: queues.gpu }));
+  const modelCheck = (JSON.parse(doctor.stdout) as { checks: { check: string; ok: boolean; fix?: string }[] }).checks.find((c) => c.check === 'model');
+  assert.equal(modelCheck?.ok, false, doctor.stdout);
+  assert.match(modelCheck?.fix ?? '', /set SIAMFACE_MODEL_NAME=<name> \(or pass --model <name>/);
   await stack.store.delete(productionKey('alias-only'));
   const chosen = siamface('verify', a, a, '--json');
   assert.equal(chosen.status, 0, chosen.stderr);
@@ -313,11 +338,11 @@ function runChild(args: string[], env: NodeJS.ProcessEnv): Promise<{ status: num
 
 test('siamface batch-verify uploads a local file, shows progress until done, and copies the results to --out', async () => {
   const lfw = sharedSet('lfw-train');
-  const lines = fs.readFileSync(path.join(lfw, 'pairs.csv'), 'utf8').trim().split('\n').slice(1, 31);
+  const pairs = sharedPairs('lfw-train').slice(0, 30);
   const dir = fs.mkdtempSync(path.join(tmp, 'cli-'));
   // Paths stay relative: the CLI resolves them against the CSV's folder (linked identity folders here).
-  for (const id of new Set(lines.flatMap((l) => l.split(',').slice(0, 2).map((p) => p.split('/')[0])))) fs.symlinkSync(path.join(lfw, id), path.join(dir, id));
-  fs.writeFileSync(path.join(dir, 'pairs.csv'), `a,b,label\n${lines.join('\n')}\n`);
+  for (const id of new Set(pairs.flatMap(([a, b]) => [a, b].map((p) => p.split('/')[0])))) fs.symlinkSync(path.join(lfw, id), path.join(dir, id));
+  fs.writeFileSync(path.join(dir, 'pairs.csv'), `a,b,label\n${pairs.map((p) => p.join(',')).join('\n')}\n`);
   const jobId = `cli-${Date.now()}`;
   const out = `s3://${stack.s3.bucket}/exports/${jobId}/`;
   const args = [path.join(DIST, 'cli', 'siamface.js'), 'batch-verify', path.join(dir, 'pairs.csv'), '--model', 'tiny', '--chunk-size', '8', '--job-id', jobId, '--queue', queues.cpu, '--out', out];
@@ -332,15 +357,37 @@ test('siamface batch-verify uploads a local file, shows progress until done, and
   const summary = await stack.store.getJson<BatchSummary>(`exports/${jobId}/summary.json`);
   assert.equal(summary.rows, 30);
   assert.equal(summary.labelled.rows, 30);
+
+  // --json: all of stdout is the job's summary.json (README, "CLI conventions").
+  const jsonJob = `${jobId}-json`;
+  const json = await runChild([...args.slice(0, args.indexOf('--job-id')), '--job-id', jsonJob, '--queue', queues.cpu, '--json'], stackEnv());
+  assert.equal(json.status, 0, json.stderr + json.stdout);
+  const printed = JSON.parse(json.stdout) as BatchSummary;
+  assert.deepEqual(printed, await stack.store.getJson<BatchSummary>(summaryKey(jsonJob)));
+  assert.equal(printed.jobId, jsonJob);
+  assert.equal(printed.rows, 30);
+  assert.equal(printed.verified + printed.notVerified + printed.errors.total, 30);
+  assert.deepEqual(printed.errors, { total: 0, byCode: {} });
+  assert.equal(printed.labelled.rows, 30);
+  assert.deepEqual(printed.model, summary.model);
+  assert.equal(printed.resultsKey, resultsKey(jsonJob));
+  assert.match(json.stderr, /^\[[#.]+\] /m, 'progress still on stderr');
+
+  // --detach --json: the ids only, {jobId, workflowId, results}; the job runs on.
+  const detachedJob = `${jobId}-detach`;
+  const detached = await runChild([...args.slice(0, args.indexOf('--job-id')), '--job-id', detachedJob, '--queue', queues.cpu, '--detach', '--json'], stackEnv());
+  assert.equal(detached.status, 0, detached.stderr + detached.stdout);
+  const ids = JSON.parse(detached.stdout) as Record<string, string>;
+  assert.deepEqual(ids, { jobId: detachedJob, workflowId: `batch-verify-${detachedJob}`, results: stack.store.uri(resultsKey(detachedJob)) });
+  assert.equal(((await stack.client.workflow.getHandle(ids.workflowId).result()) as BatchSummary).rows, 30);
 });
 
 /** The batch input: `n` LFW pairs (relative paths) plus bad rows; returns the text and the expected error rows. */
 function batchInput(n: number): { text: string; rows: number; bad: Map<number, string> } {
-  const lines = fs.readFileSync(path.join(sharedSet('lfw-train'), 'pairs.csv'), 'utf8').trim().split('\n');
-  const pairs = lines.slice(1, 1 + n);
+  const pairs = sharedPairs('lfw-train').slice(0, n);
   const corrupt = path.join(tmp, 'corrupt.jpg');
-  fs.writeFileSync(corrupt, fs.readFileSync(path.join(sharedSet('lfw-train'), pairs[0].split(',')[0])).subarray(0, 500));
-  const body = [...pairs];
+  fs.writeFileSync(corrupt, fs.readFileSync(path.join(sharedSet('lfw-train'), pairs[0][0])).subarray(0, 500));
+  const body = pairs.map((p) => p.join(','));
   const bad = new Map<number, string>();
   const insert = (at: number, line: string, code: string) => {
     body.splice(at, 0, line);
@@ -351,11 +398,11 @@ function batchInput(n: number): { text: string; rows: number; bad: Map<number, s
     }
     bad.set(at, code);
   };
-  insert(7, `${pairs[3].split(',')[0]},No_One/No_One_0001.jpg,1`, 'not_found');
-  insert(60, `${corrupt},${pairs[5].split(',')[1]},0`, 'bad_image');
+  insert(7, `${pairs[3][0]},No_One/No_One_0001.jpg,1`, 'not_found');
+  insert(60, `${corrupt},${pairs[5][1]},0`, 'bad_image');
   insert(131, 'just-one-field', 'bad_row');
   insert(132, 'a,b,c,d,e', 'bad_row');
-  return { text: `${lines[0]}\n${body.join('\n')}\n\n`, rows: body.length, bad };
+  return { text: `a,b,label\n${body.join('\n')}\n\n`, rows: body.length, bad };
 }
 
 function checkResults(rows: BatchResultRow[], expectedRows: number, bad: Map<number, string>, summary: BatchSummary): void {
@@ -399,19 +446,18 @@ test('batch job: 300 LFW pairs + bad rows -> exactly one result per row, bad row
 });
 
 test('batch job: chunks running at once share their images: each unique image is embedded once in the worker', async () => {
-  const lines = fs.readFileSync(path.join(sharedSet('lfw-train'), 'pairs.csv'), 'utf8').trim().split('\n').slice(1, 7);
-  const images = [...new Set(lines.flatMap((l) => l.split(',').slice(0, 2)))];
+  const images = [...new Set(sharedPairs('lfw-train').slice(0, 6).flatMap(([a, b]) => [a, b]))];
   // 80 rows over these few images, in 4 chunks of 20 run 2 at a time: every chunk needs nearly all of them.
-  const rows = Array.from({ length: 80 }, (_, r) => `${images[r % images.length]},${images[(r * 5 + 1) % images.length]}`).filter((l) => l.split(',')[0] !== l.split(',')[1]);
+  const rows = Array.from({ length: 80 }, (_, r) => [images[r % images.length], images[(r * 5 + 1) % images.length]]).filter(([a, b]) => a !== b);
   const jobId = `shared-${Date.now()}`;
-  await stack.store.putObject(`jobs/${jobId}/input.csv`, `a,b\n${rows.join('\n')}\n`);
+  await stack.store.putObject(`jobs/${jobId}/input.csv`, `a,b\n${rows.map((r) => r.join(',')).join('\n')}\n`);
   const args: BatchVerifyInput = { jobId, input: `jobs/${jobId}/input.csv`, model: { name: model.name }, chunkSize: 20, concurrency: 2, baseUri: sharedSet('lfw-train') };
   const handle = await stack.client.workflow.start(batchVerify, { taskQueue: queues.cpu, workflowId: `bv-${jobId}`, args: [args] });
   const summary = await handle.result();
   assert.equal(summary.rows, rows.length);
   assert.equal(summary.errors.total, 0);
   const status = await handle.query(batchStatusQuery);
-  const used = new Set(rows.flatMap((l) => l.split(',')));
+  const used = new Set(rows.flat());
   assert.equal(status.imagesEmbedded, used.size, `embedded ${status.imagesEmbedded} for ${used.size} unique images (${status.imagesCached} from the cache)`);
 });
 
@@ -455,10 +501,9 @@ test('batch job survives a SIGKILLed worker mid-job: exactly one result per row,
   assert.ok(await stack.store.exists(chunkKey(jobId, status.chunks! - 1)));
   // Each unique image was embedded once for the job (one cache entry each, errors included).
   const unique = new Set(
-    text
-      .split('\n')
+    parseCsvRecords(text, csv)
       .slice(1)
-      .map((l) => l.split(','))
+      .map((r) => r.cells)
       .filter((c) => c.length === 3)
       .flatMap((c) => [c[0], c[1]]),
   );
