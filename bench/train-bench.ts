@@ -21,6 +21,7 @@ import { privateStackOptions, stackDown, stackUp, type StackOptions } from '../i
 import { buildEmbeddingTower, countParams } from '../lib/model/tower';
 import { selectBackend, type BackendPreference } from '../lib/model/backend';
 import { PairBatchLoader, ShardImageSource, batchTensors, loadPairs } from '../lib/train/data-loader';
+import { FlatAdamOptimizer } from '../lib/train/flat-adam';
 import { contrastiveObjective, setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
 import { IMAGENET_NORMALIZATION } from '../lib/model/preprocess';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
@@ -79,7 +80,7 @@ async function child(spec: ChildSpec): Promise<void> {
     prefetch: 2,
     normalization: IMAGENET_NORMALIZATION,
   });
-  const opt = tf.train.adam(1e-4);
+  const opt = new FlatAdamOptimizer(1e-4);
   const { variables } = trainableVariables(model);
   const stepSec: number[] = [];
   let dataWait = 0;

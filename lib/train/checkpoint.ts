@@ -187,10 +187,15 @@ export async function saveCheckpoint(store: ObjectStore, input: SaveCheckpointIn
   let optimizer: CheckpointMeta['optimizer'] = null;
   if (input.optimizer) {
     const state = await adamState(input.optimizer.optimizer);
-    // Before its first step an Adam optimizer holds only its iteration count: nothing worth keeping.
-    if (state.length > 3) {
-      const iterations = (input.optimizer.optimizer as unknown as AdamInternals).iterations;
-      optimizer = { ...(await putBlob(store, prefix + CHECKPOINT_OPTIMIZER, state, fence)), phase: input.optimizer.phase, iterations, variables: input.optimizer.variables };
+    try {
+      // Before its first step an Adam optimizer holds only its iteration count: nothing worth keeping.
+      if (state.length > 3) {
+        const iterations = (input.optimizer.optimizer as unknown as AdamInternals).iterations;
+        optimizer = { ...(await putBlob(store, prefix + CHECKPOINT_OPTIMIZER, state, fence)), phase: input.optimizer.phase, iterations, variables: input.optimizer.variables };
+      }
+    } finally {
+      // The optimizer's own variables stay; the copies made for saving (its iteration count, FlatAdam's moments) go.
+      tf.dispose(state.map((s) => s.tensor).filter((t) => !(t instanceof tf.Variable)));
     }
   }
   const meta: CheckpointMeta = {

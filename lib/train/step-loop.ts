@@ -15,6 +15,7 @@ import { saveBestWeights } from './best-weights';
 import { cursorOf, positionOf, type StepPlan } from './schedule';
 import { stopRequestKey } from './run-layout';
 import { setLearningRate, trainStep, trainableVariables } from './siamese-step';
+import { FlatAdamOptimizer } from './flat-adam';
 import { validatePairs } from './validate';
 import type { TrainingModels } from './training-model';
 import type { TrainingData } from './train-data';
@@ -120,7 +121,7 @@ export async function runSteps(loop: StepLoopContext): Promise<TrainingState> {
     opt?.optimizer.dispose();
     setBackboneTrainable(trainingModel, phase === 2);
     const { variables, names } = trainableVariables(trainingModel);
-    const optimizer = tf.train.adam(cfg.phase1.lr);
+    const optimizer = new FlatAdamOptimizer(cfg.phase1.lr);
     opt = { optimizer, phase, variables, names };
     // The checkpoint's optimizer state belongs to its phase; a new phase starts a fresh Adam.
     if (ckpt?.meta.optimizer && ckpt.meta.optimizer.phase === phase && state.step === startStep) {
