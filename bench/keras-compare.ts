@@ -8,7 +8,7 @@
  * Keras is a dev-only tool, never a project dependency: the first run creates a Python venv with
  * tensorflow-cpu from PyPI in the tools cache (~1 minute), later runs reuse it.
  *
- *   node dist/bench/keras-compare.js [--sizes 64,112] [--batch 16] [--steps 10] [--warmup 3] [--rounds 3] [--bf16]
+ *   node dist/bench/keras-compare.js [--sizes 64,112] [--batch 16] [--steps 10] [--warmup 3] [--rounds 3] [--bf16] [--tfjs-adam]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -42,6 +42,8 @@ interface Spec {
   batch: number;
   steps: number;
   warmup: number;
+  /** tf.train.adam instead of the FlatAdamOptimizer training uses (to measure what it saves). */
+  tfjsAdam?: boolean;
 }
 
 const median = (xs: number[]) => {
@@ -58,7 +60,7 @@ async function siamfaceChild(spec: Spec): Promise<void> {
   useNativeBatchNormTraining(model);
   const images = tf.randomNormal([2 * spec.batch, spec.size, spec.size, 3], 0, 1, 'float32', 1) as tf.Tensor4D;
   const labels = tf.tensor1d(Array.from({ length: spec.batch }, (_, i) => i % 2), 'float32');
-  const opt = new FlatAdamOptimizer(1e-4);
+  const opt = spec.tfjsAdam ? tf.train.adam(1e-4) : new FlatAdamOptimizer(1e-4);
   const { variables } = trainableVariables(model);
   const times: number[] = [];
   for (let i = 0; i < spec.warmup + spec.steps; i++) {
@@ -69,7 +71,7 @@ async function siamfaceChild(spec: Spec): Promise<void> {
   }
   const m = median(times);
   const result: Measurement = {
-    framework: `siamface (${sel.detail})`,
+    framework: `siamface (${sel.detail}${spec.tfjsAdam ? ', tf.train.adam' : ''})`,
     size: spec.size,
     batch: spec.batch,
     params: countParams(model),
@@ -130,17 +132,19 @@ async function main(): Promise<void> {
     .option('--warmup <n>', 'unmeasured steps first', '3')
     .option('--rounds <n>', 'alternating runs of each side per size', '3')
     .option('--bf16', "also run Keras's mixed_bfloat16 policy (AMX on CPUs that have it)")
+    .option('--tfjs-adam', "also run siamface with tf.train.adam instead of its FlatAdamOptimizer")
     .parse()
-    .opts<{ sizes: string; batch: string; steps: string; warmup: string; rounds: string; bf16?: boolean }>();
+    .opts<{ sizes: string; batch: string; steps: string; warmup: string; rounds: string; bf16?: boolean; tfjsAdam?: boolean }>();
   const python = kerasPython();
-  const rows: Array<{ size: number; siamface: Measurement[]; keras: Measurement[]; kerasBf16: Measurement[] }> = [];
+  const rows: Array<{ size: number; siamface: Measurement[]; keras: Measurement[]; kerasBf16: Measurement[]; tfjsAdam: Measurement[] }> = [];
   for (const size of opts.sizes.split(',').map(Number)) {
     const spec: Spec = { size, batch: Number(opts.batch), steps: Number(opts.steps), warmup: Number(opts.warmup) };
-    const row = { size, siamface: [] as Measurement[], keras: [] as Measurement[], kerasBf16: [] as Measurement[] };
+    const row = { size, siamface: [] as Measurement[], keras: [] as Measurement[], kerasBf16: [] as Measurement[], tfjsAdam: [] as Measurement[] };
     for (let r = 0; r < Number(opts.rounds); r++) {
       row.keras.push(await kerasRun(python, spec, 'float32'));
       row.siamface.push(await siamfaceRun(spec));
       if (opts.bf16) row.kerasBf16.push(await kerasRun(python, spec, 'mixed_bfloat16'));
+      if (opts.tfjsAdam) row.tfjsAdam.push(await siamfaceRun({ ...spec, tfjsAdam: true }));
       console.error(`[keras-compare] ${size}px round ${r + 1}: keras ${row.keras.at(-1)!.imagesPerSec.toFixed(1)} img/s, siamface ${row.siamface.at(-1)!.imagesPerSec.toFixed(1)} img/s`);
     }
     rows.push(row);
@@ -148,13 +152,15 @@ async function main(): Promise<void> {
   const med = (ms: Measurement[], f: (m: Measurement) => number) => (ms.length ? median(ms.map(f)) : NaN);
   console.log(`Training step, DenseNet121 Siamese tower, ${opts.batch} pairs (${2 * Number(opts.batch)} images) per step, medians of ${opts.rounds} alternating runs of ${opts.steps} steps; ${os.cpus().length} CPUs (${os.cpus()[0]?.model})`);
   console.log(`- keras: ${rows[0]?.keras[0]?.framework}; siamface: ${rows[0]?.siamface[0]?.framework}`);
-  console.log('| size | Keras fp32 img/s | Keras peak RSS MiB | siamface img/s | siamface peak RSS MiB | siamface / Keras |' + (opts.bf16 ? ' Keras bf16 img/s |' : ''));
-  console.log('|---|---|---|---|---|---|' + (opts.bf16 ? '---|' : ''));
+  const extra = [...(opts.bf16 ? ['Keras bf16 img/s'] : []), ...(opts.tfjsAdam ? ['siamface with tf.train.adam img/s'] : [])];
+  console.log(`| size | Keras fp32 img/s | Keras peak RSS MiB | siamface img/s | siamface peak RSS MiB | siamface / Keras |${extra.map((e) => ` ${e} |`).join('')}`);
+  console.log(`|---|---|---|---|---|---|${extra.map(() => '---|').join('')}`);
   for (const r of rows) {
     const k = med(r.keras, (m) => m.imagesPerSec);
     const s = med(r.siamface, (m) => m.imagesPerSec);
     const cells = [`${r.size} px`, k.toFixed(1), med(r.keras, (m) => m.peakRssMiB).toFixed(0), s.toFixed(1), med(r.siamface, (m) => m.peakRssMiB).toFixed(0), `**${(s / k).toFixed(2)}**`];
     if (opts.bf16) cells.push(med(r.kerasBf16, (m) => m.imagesPerSec).toFixed(1));
+    if (opts.tfjsAdam) cells.push(med(r.tfjsAdam, (m) => m.imagesPerSec).toFixed(1));
     console.log(`| ${cells.join(' | ')} |`);
   }
   console.log(JSON.stringify({ bench: 'keras-compare', rows }));
