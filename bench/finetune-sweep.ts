@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import { Command } from 'commander';
 import { objectStoreFromEnv } from '../lib/storage/object-store';
 import type { EvalReport, ScoredPair } from '../lib/eval/types';
-import { startLocalStack, trainBenchSpec, type BenchConfigSpec } from './support/bench-pipeline';
+import { startLocalStack, trainBenchSpec, trainingSecondsOf, type BenchConfigSpec } from './support/bench-pipeline';
 
 type Training = Record<string, any>;
 
@@ -93,7 +93,7 @@ async function main(): Promise<void> {
       },
     };
     console.error(`[finetune-sweep] ${name}: ${variant.note}`);
-    const { result, status } = await trainBenchSpec(client, `sweep-${name}`, spec);
+    const { result } = await trainBenchSpec(client, `sweep-${name}`, spec);
     const report = await store.getJson<EvalReport>(result.evalReportKey);
     const mine = correctness(report);
     base ??= mine;
@@ -105,12 +105,11 @@ async function main(): Promise<void> {
       if (ok && !before) fixed++;
       if (!ok && before) broken++;
     }
-    const train = status.stages.train;
     const row: Row = {
       variant: name,
       note: variant.note,
       steps: result.training.steps,
-      trainSec: train.startedAt && train.finishedAt ? (Date.parse(train.finishedAt) - Date.parse(train.startedAt)) / 1000 : null,
+      trainSec: await trainingSecondsOf(store, result.runId),
       valAuc: report.val.rocAuc,
       test: report.metrics,
       fixed,

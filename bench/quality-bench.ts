@@ -37,7 +37,7 @@ import type { ScoredPair } from '../lib/eval/types';
 import { loadFaceModels } from '../lib/face/detector';
 import { decodeRgb } from '../lib/face/image';
 import { FACE_API_MODEL_DIR } from '../lib/model/face-api-weights';
-import { BENCH_CONFIGS, CPU_QUEUE, ROOT, SHARED, benchModelOf, startLocalStack, trainBenchConfig } from './support/bench-pipeline';
+import { BENCH_CONFIGS, CPU_QUEUE, ROOT, SHARED, benchModelOf, startLocalStack, trainBenchConfig, trainingSecondsOf } from './support/bench-pipeline';
 import { evaluateModel } from '../workflows/evaluate-model';
 import type { EvalReport } from '../lib/eval/types';
 
@@ -203,8 +203,7 @@ async function main(): Promise<void> {
     console.error(`[quality-bench] pipeline ${name} (${BENCH_CONFIGS[name].file})`);
     const { result, status, seconds } = await trainBenchConfig(client, name, stepsOf.get(name));
     if (name === 'baseline') lfwTestKey = (status.outputs.pairs as { test: string }).test;
-    const train = status.stages.train;
-    const trainSec = train.startedAt && train.finishedAt ? (Date.parse(train.finishedAt) - Date.parse(train.startedAt)) / 1000 : undefined;
+    const trainSec = (await trainingSecondsOf(objectStoreFromEnv(), result.runId)) ?? undefined;
     const batch = ((buildPipelineInput({ config: path.join(ROOT, BENCH_CONFIGS[name].file), queue: CPU_QUEUE }).training as { batchSize?: number })?.batchSize ?? 16) * 2;
     if (!configs.includes(name)) continue;
     const model = benchModelOf(name, result);

@@ -13,6 +13,10 @@ import { resolvePipelineConfig } from '../../lib/pipeline/config';
 import { datasetIdFor } from '../../lib/data/sources';
 import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { trainingPipeline, pipelineStatusQuery } from '../../workflows/training-pipeline';
+import type { ObjectStore } from '../../lib/storage/object-store';
+import type { RunJson } from '../../lib/train/run-record';
+import { runJsonKey } from '../../lib/train/run-layout';
+import { completeCheckpoints } from '../../lib/train/checkpoint';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
@@ -93,4 +97,27 @@ export function benchModelOf(name: string, result: PipelineResult): { name: stri
   const version = result.promotion.version ?? result.promotion.productionVersion;
   if (!version) throw new Error(`${name}: the pipeline registered no version (${JSON.stringify(result.promotion)})`);
   return { name: `bench-${name}`, version };
+}
+
+/**
+ * A finished run's training wall time in seconds, from its run.json rather than from this pipeline's stage (which
+ * takes a few seconds when the run is reused). It counts the work kept: an attempt that lost its worker counts up to
+ * the checkpoint the next attempt resumed from (an outage between attempts is not counted; steps redone after it
+ * are), and an attempt whose successor started over counts nothing. null while the run is unfinished, or when that
+ * checkpoint has since been pruned.
+ */
+export async function trainingSecondsOf(store: ObjectStore, runId: string): Promise<number | null> {
+  const run = (await store.getJsonIfExists<RunJson>(runJsonKey(runId)))?.value;
+  if (!run || run.status === 'running' || !run.attempts.length) return null;
+  const savedAt = new Map<number, string>();
+  for await (const ref of completeCheckpoints(store, runId)) savedAt.set(ref.meta.step, ref.meta.createdAt);
+  let seconds = 0;
+  for (const [i, attempt] of run.attempts.entries()) {
+    const next = run.attempts[i + 1];
+    if (next && next.resumedFromStep === null) continue;
+    const end = next ? savedAt.get(next.resumedFromStep!) : run.updatedAt;
+    if (!end) return null;
+    seconds += (Date.parse(end) - Date.parse(attempt.startedAt)) / 1000;
+  }
+  return seconds;
 }

@@ -271,7 +271,7 @@ async function readCheckpointMeta(store: ObjectStore, prefix: string): Promise<{
  * the rest newest first. A complete checkpoint of another config hash is an error: the run id is
  * being reused for something else.
  */
-async function* completeCheckpoints(store: ObjectStore, runId: string, opts: { configHash?: string }): AsyncGenerator<CheckpointRef> {
+export async function* completeCheckpoints(store: ObjectStore, runId: string, opts: { configHash?: string } = {}): AsyncGenerator<CheckpointRef> {
   const pointed = (await readCheckpointPointer(store, runId))?.value.prefix;
   const listed = await listCheckpoints(store, runId);
   const order = [...listed.filter((c) => c.prefix === pointed), ...listed.filter((c) => c.prefix !== pointed)];
