@@ -21,6 +21,11 @@ interface FlatLayout {
   names: string[];
   shapes: number[][];
   sizes: number[];
+  /**
+   * Set by setWeights: the names are the saving process's, and, as in tf.train.adam, the state is positional. The
+   * first step adopts its variables' names after checking that their shapes match, position by position.
+   */
+  positional?: boolean;
 }
 
 export class FlatAdamOptimizer extends tf.AdamOptimizer {
@@ -50,8 +55,16 @@ export class FlatAdamOptimizer extends tf.AdamOptimizer {
       const total = layout.sizes.reduce((a, b) => a + b, 0);
       this.flatM = tf.zeros([total]).variable(false);
       this.flatV = tf.zeros([total]).variable(false);
+    } else if (layout.positional) {
+      const mismatch = values.findIndex((v, i) => !tf.util.arraysEqual(v.shape, layout!.shapes[i]));
+      if (values.length !== layout.names.length || mismatch >= 0) {
+        const where = mismatch >= 0 ? `: ${names[mismatch]} is [${values[mismatch].shape}], the state has [${layout.shapes[mismatch]}]` : '';
+        throw new Error(`FlatAdamOptimizer: the restored state does not fit the variables (${names.length} given, ${layout.names.length} in the state${where})`);
+      }
+      layout = this.layout = { names, shapes: layout.shapes, sizes: layout.sizes };
     } else if (names.length !== layout.names.length || names.some((n, i) => n !== layout!.names[i])) {
-      throw new Error(`FlatAdamOptimizer: the variables changed (${names.length} given, ${layout.names.length} in the state); use a new optimizer`);
+      const first = names.findIndex((n, i) => n !== layout!.names[i]);
+      throw new Error(`FlatAdamOptimizer: the variables changed (${names.length} given, ${layout.names.length} in the state; first difference: ${names[first] ?? 'none'} at ${first}); use a new optimizer`);
     }
     const { sizes } = layout;
     const { beta1, beta2, learningRate, epsilon } = this as unknown as { beta1: number; beta2: number; learningRate: number; epsilon: number };
@@ -114,7 +127,7 @@ export class FlatAdamOptimizer extends tf.AdamOptimizer {
       if (!w.name.endsWith('/m') || seconds[i].name !== expected) throw new Error(`FlatAdamOptimizer.setWeights: expected ${expected} after ${w.name}, got ${seconds[i].name}`);
     });
     this.disposeState();
-    this.layout = { names: firsts.map((w) => w.name.slice(0, -2)), shapes: firsts.map((w) => w.tensor.shape), sizes: firsts.map((w) => w.tensor.size) };
+    this.layout = { names: firsts.map((w) => w.name.slice(0, -2)), shapes: firsts.map((w) => w.tensor.shape), sizes: firsts.map((w) => w.tensor.size), positional: true };
     const flat = (ws: NamedTensor[]) => (ws.length ? tf.tidy(() => tf.concat(ws.map((w) => tf.reshape(w.tensor, [-1])))) : tf.zeros([0])).variable(false);
     this.flatM = flat(firsts);
     this.flatV = flat(seconds);

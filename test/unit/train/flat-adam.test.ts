@@ -64,30 +64,52 @@ test('FlatAdam gives tf.train.adam\'s weights to the last bit', () => {
   flat.dispose();
 });
 
-test('Adam state moves between tf.train.adam and FlatAdam in both directions, and training continues bit-identically', async () => {
+/** A new tower with `from`'s weights: as a resumed process builds it, its variables have other names. */
+function resumedCopy(from: tf.LayersModel): tf.LayersModel {
+  const model = buildEmbeddingTower(TINY, { seed: 99 });
+  model.setWeights(from.getWeights());
+  return model;
+}
+
+test('Adam state moves between tf.train.adam and FlatAdam in both directions, into resumed models, and training continues bit-identically', async () => {
   // Uninterrupted reference: 6 steps with tf.train.adam.
   const reference = buildEmbeddingTower(TINY, { seed: 17 });
   const refOpt = tf.train.adam(1e-2);
   train(reference, refOpt, 6, 200);
 
-  // tf.train.adam for 2 steps -> FlatAdam for 2 -> tf.train.adam for 2, handing the state over each time.
+  // tf.train.adam for 2 steps -> FlatAdam for 2 -> tf.train.adam for 2, handing the state over each time to a new
+  // model instance (other variable names: the state is positional, as tf.train.adam's).
   const model = buildEmbeddingTower(TINY, { seed: 17 });
   const first = tf.train.adam(1e-2);
   train(model, first, 2, 200);
   // As checkpoints do: the state with the running beta powers (lib/train/checkpoint adamState / restoreAdamState).
   const second = new FlatAdamOptimizer(1e-2);
   await restoreAdamState(second, await adamState(first));
-  train(model, second, 2, 202);
+  const model2 = resumedCopy(model);
+  assert.notEqual(trainableVariables(model2).variables[0].name, trainableVariables(model).variables[0].name, 'the resumed model has other variable names');
+  train(model2, second, 2, 202);
   const third = tf.train.adam(1e-2);
   const handed = await adamState(second);
-  const names = trainableVariables(model).variables.map((v) => v.name);
+  const names = trainableVariables(model2).variables.map((v) => v.name);
   assert.deepEqual(handed.slice(0, -2).map((w) => w.name), ['iter', ...names.map((n) => `${n}/m`), ...names.map((n) => `${n}/v`)], "tf.train.adam's layout");
   await restoreAdamState(third, handed);
-  train(model, third, 2, 204);
-  assertSameBits(weightsOf(reference), weightsOf(model), 'handed over twice');
+  const model3 = resumedCopy(model2);
+  train(model3, third, 2, 204);
+  assertSameBits(weightsOf(reference), weightsOf(model3), 'handed over twice');
   for (const o of [refOpt, first, second, third]) o.dispose();
-  reference.dispose();
-  model.dispose();
+  for (const m of [reference, model, model2, model3]) m.dispose();
+});
+
+test('FlatAdam refuses restored state that does not fit the variables, naming the first that differs', async () => {
+  const small = buildEmbeddingTower(TINY, { seed: 17 });
+  const opt = tf.train.adam(1e-2);
+  train(small, opt, 1, 400);
+  const flat = new FlatAdamOptimizer(1e-2);
+  await restoreAdamState(flat, await adamState(opt));
+  const other = buildEmbeddingTower({ ...TINY, embeddingDim: 4 }, { seed: 17 });
+  assert.throws(() => train(other, flat, 1, 401), /restored state does not fit the variables .*is \[16,4\], the state has \[16,8\]/);
+  for (const o of [opt, flat]) o.dispose();
+  for (const m of [small, other]) m.dispose();
 });
 
 test('FlatAdam leaks no tensors per step and refuses a variable without a gradient, naming it', () => {
