@@ -19,6 +19,7 @@ import { contrastiveLoss } from '../lib/model/losses';
 import { euclideanDistance } from '../lib/model/distance';
 import { selectBackend } from '../lib/model/backend';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
+import { median } from './support/stats';
 
 type Mode = 'train' | 'infer';
 
@@ -52,11 +53,6 @@ interface Measurement {
   peakRssMb?: number;
   /** Why it stopped early or failed. */
   note?: string;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 const RESULT_PREFIX = 'BENCH_RESULT ';

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { detectFaces, loadFaceModels, type DetectorKind } from '../lib/face/detector';
+import { median } from './support/stats';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -45,8 +46,7 @@ async function main(): Promise<void> {
     else missed.push(f);
     if (faces.length > 1) multi++;
   }
-  times.sort((a, b) => a - b);
-  const median = times[times.length >> 1];
+  const medianMs = median(times);
   console.log(
     JSON.stringify({
       set: path.basename(root),
@@ -56,8 +56,8 @@ async function main(): Promise<void> {
       foundWithoutRetry: foundFirst,
       foundWithPaddedRetry: found,
       multiFace: multi,
-      medianMsPerImage: Math.round(median),
-      imagesPerSecond: +(1000 / median).toFixed(2),
+      medianMsPerImage: Math.round(medianMs),
+      imagesPerSecond: +(1000 / medianMs).toFixed(2),
       missed,
     }),
   );

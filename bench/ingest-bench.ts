@@ -15,6 +15,7 @@ import { localRunContext } from '../lib/progress';
 import { fetchDataset } from '../lib/data/fetch-dataset';
 import { shardDataset } from '../lib/data/shard-dataset';
 import { shardSetsPrefix } from '../lib/data/sources';
+import { median } from './support/stats';
 
 async function main() {
   const opts = new Command()
@@ -66,7 +67,6 @@ async function main() {
     console.log(`run ${run}: ${images} images in ${seconds.toFixed(1)} s = ${(images / seconds).toFixed(1)} images/s, ${r.shards} shards, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
   }
   if (!results.length) return;
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   console.log(
     JSON.stringify({
       bench: 'ingest',

@@ -21,6 +21,7 @@ import { selectBackend } from '../lib/model/backend';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 import { FlatAdamOptimizer } from '../lib/train/flat-adam';
 import { contrastiveObjective, setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
+import { median } from './support/stats';
 
 const KERAS_TF_VERSION = '2.21.0';
 const KERAS_SCRIPT = path.resolve(__dirname, '..', '..', 'bench', 'keras', 'train_tower.py');
@@ -45,11 +46,6 @@ interface Spec {
   /** tf.train.adam instead of the FlatAdamOptimizer training uses (to measure what it saves). */
   tfjsAdam?: boolean;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** One siamface measurement (in a child process): the training step alone, as trainModel runs it on tfjs-node. */
 async function siamfaceChild(spec: Spec): Promise<void> {

@@ -26,6 +26,7 @@ import { contrastiveObjective, setLearningRate, trainStep, trainableVariables } 
 import { IMAGENET_NORMALIZATION } from '../lib/model/preprocess';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 import { writeTinyLfwDataset } from '../test/integration/train/lfw-shards';
+import { median } from './support/stats';
 
 interface ChildSpec {
   backend: BackendPreference;
@@ -135,11 +136,6 @@ function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);
   return i >= 0 ? process.argv[i + 1] : def;
 }
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2) : NaN;
-};
 
 async function main(): Promise<void> {
   const backends = arg('backends', 'wasm,cpu,tensorflow').split(',') as BackendPreference[];

@@ -15,11 +15,7 @@ import { selectBackend } from '../lib/model/backend';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 import { FlatAdamOptimizer } from '../lib/train/flat-adam';
 import { contrastiveObjective, setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+import { median } from './support/stats';
 
 async function main(): Promise<void> {
   const o = new Command()

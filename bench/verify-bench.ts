@@ -24,6 +24,7 @@ import { prepareImage } from '../lib/verify/prepare-image';
 import { embedPrepared } from '../lib/verify/verify-pair';
 import type { ServingModel } from '../lib/verify/model-cache';
 import type { DetectMode } from '../lib/verify/types';
+import { quantileOf } from './support/stats';
 
 const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
 
@@ -44,11 +45,6 @@ function pairsOf(set: string, n: number, every = 1): Array<[string, string]> {
     .filter((_, i) => i % every === 0)
     .slice(0, n)
     .map(({ cells: [a, b] }) => [path.join(SHARED, set, a), path.join(SHARED, set, b)]);
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(p * s.length))];
 }
 
 const round = (v: number) => Math.round(v * 10) / 10;
@@ -103,8 +99,8 @@ async function main(): Promise<void> {
         inputSize: engine.inputSize,
         engine: engine.describe(),
         coldFirstPairMs: round(coldMs),
-        warmP50Ms: round(percentile(warm, 0.5)),
-        warmP95Ms: round(percentile(warm, 0.95)),
+        warmP50Ms: round(quantileOf(warm, 0.5)),
+        warmP95Ms: round(quantileOf(warm, 0.95)),
         warmPairs: warm.length,
         batchPairsPerSec: round(throughput),
         batchPairs: batchPairs.length,
@@ -113,7 +109,7 @@ async function main(): Promise<void> {
         const photos = pairsOf('faces-dev', nDetect, 97);
         const times: number[] = [];
         for (const [a, b] of photos) times.push(await verifyOnce(model, a, b, 'always'));
-        Object.assign(row, { detectAlignP50Ms: round(percentile(times, 0.5)), detectAlignP95Ms: round(percentile(times, 0.95)), detectPairs: times.length });
+        Object.assign(row, { detectAlignP50Ms: round(quantileOf(times, 0.5)), detectAlignP95Ms: round(quantileOf(times, 0.95)), detectPairs: times.length });
       }
       rows.push(row);
       console.log(JSON.stringify(row));
