@@ -8,6 +8,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { detectFaces, loadFaceModels, type DetectorKind } from '../lib/face/detector';
 import { median } from './support/stats';
+import { photosSpread } from './support/shared-photos';
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -19,16 +20,7 @@ async function main(): Promise<void> {
   if (!root || !fs.existsSync(root)) throw new Error(`usage: face-detect-bench <set folder> [--limit N] [--detector ssd|tiny]; got '${root}'`);
   const limit = Number(arg('limit', '1000000'));
   const detector = arg('detector', 'ssd') as DetectorKind;
-  let files = fs
-    .readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => d.name)
-    .sort()
-    .flatMap((d) => fs.readdirSync(path.join(root, d)).sort().map((f) => path.join(d, f)));
-  if (limit < files.length) {
-    const step = files.length / limit; // an even spread over identities
-    files = Array.from({ length: limit }, (_, i) => files[Math.floor(i * step)]);
-  }
+  const files = photosSpread(root, limit);
   await loadFaceModels();
   const times: number[] = [];
   let foundFirst = 0;

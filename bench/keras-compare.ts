@@ -22,6 +22,7 @@ import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../li
 import { FlatAdamOptimizer } from '../lib/train/flat-adam';
 import { contrastiveObjective, setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
 import { median } from './support/stats';
+import { runBench } from './support/run-bench';
 
 const KERAS_TF_VERSION = '2.21.0';
 const KERAS_SCRIPT = path.resolve(__dirname, '..', '..', 'bench', 'keras', 'train_tower.py');
@@ -162,20 +163,5 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'keras-compare', rows }));
 }
 
-if (process.argv[2] === '--child') {
-  siamfaceChild(JSON.parse(process.argv[3]) as Spec).then(
-    () => process.exit(0),
-    (err: Error) => {
-      console.error(`Error: ${err.message}`);
-      process.exit(1);
-    },
-  );
-} else {
-  main().then(
-    () => process.exit(0),
-    (err: Error) => {
-      console.error(`keras-compare: ${err.message}`);
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[2] === '--child') runBench('keras-compare child', () => siamfaceChild(JSON.parse(process.argv[3]) as Spec));
+else runBench('keras-compare', main);

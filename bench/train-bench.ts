@@ -27,6 +27,7 @@ import { IMAGENET_NORMALIZATION } from '../lib/model/preprocess';
 import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../lib/model/native-kernels';
 import { writeTinyLfwDataset } from '../test/integration/train/lfw-shards';
 import { median } from './support/stats';
+import { runBench } from './support/run-bench';
 
 interface ChildSpec {
   backend: BackendPreference;
@@ -180,20 +181,5 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === '--child') {
-  child(JSON.parse(process.argv[3]) as ChildSpec).then(
-    () => process.exit(0),
-    (err: Error) => {
-      console.error(`Error: ${err.message}`);
-      process.exit(1);
-    },
-  );
-} else {
-  main().then(
-    () => process.exit(0),
-    (err: Error) => {
-      console.error(`train-bench: ${err.message}`);
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[2] === '--child') runBench('train-bench child', () => child(JSON.parse(process.argv[3]) as ChildSpec));
+else runBench('train-bench', main);

@@ -16,6 +16,7 @@ import { registerNativeTrainingKernels, useNativeBatchNormTraining } from '../li
 import { FlatAdamOptimizer } from '../lib/train/flat-adam';
 import { contrastiveObjective, setLearningRate, trainStep, trainableVariables } from '../lib/train/siamese-step';
 import { median } from './support/stats';
+import { runBench } from './support/run-bench';
 
 async function main(): Promise<void> {
   const o = new Command()
@@ -78,10 +79,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'train-profile', size, batch, stepMs, profiledWall, kernelCalls: kernels.length, kernelMs, peakBytes: info.peakBytes, byKernel: Object.fromEntries(byKernel) }));
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`train-profile: ${err.message}`);
-    process.exit(1);
-  },
-);
+runBench('train-profile', main);

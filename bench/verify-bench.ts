@@ -25,8 +25,8 @@ import { embedPrepared } from '../lib/verify/verify-pair';
 import type { ServingModel } from '../lib/verify/model-cache';
 import type { DetectMode } from '../lib/verify/types';
 import { quantileOf } from './support/stats';
+import { SHARED } from './support/shared-photos';
 
-const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
 
 function arg(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);

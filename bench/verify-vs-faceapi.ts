@@ -27,21 +27,11 @@ import { ImageError, prepareImage } from '../lib/verify/prepare-image';
 import { embedPrepared } from '../lib/verify/verify-pair';
 import type { ServingModel } from '../lib/verify/model-cache';
 import { median } from './support/stats';
+import { SHARED, photosSpread } from './support/shared-photos';
+import { runBench } from './support/run-bench';
 
-const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(__dirname, '..', '..', '..', 'shared', 'data');
-
-/** `count` photos spread evenly over a set's identity folders. */
-function photosOf(set: string, count: number): string[] {
-  const root = path.join(SHARED, set);
-  const files = fs
-    .readdirSync(root, { withFileTypes: true })
-    .filter((d) => d.isDirectory())
-    .map((d) => d.name)
-    .sort()
-    .flatMap((d) => fs.readdirSync(path.join(root, d)).sort().map((f) => path.join(root, d, f)));
-  if (count >= files.length) return files;
-  return Array.from({ length: count }, (_, i) => files[Math.floor((i * files.length) / count)]);
-}
+/** `count` photos spread evenly over a shared set's identities (absolute paths). */
+const photosOf = (set: string, count: number) => photosSpread(path.join(SHARED, set), count).map((f) => path.join(SHARED, set, f));
 
 /** siamface's serving path on one photo; false when it finds no face. */
 async function siamfaceImage(model: ServingModel, file: string): Promise<boolean> {
@@ -139,10 +129,4 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ bench: 'verify-vs-faceapi', backend: sel.detail, rows }));
 }
 
-main().then(
-  () => process.exit(0),
-  (err: Error) => {
-    console.error(`verify-vs-faceapi: ${err.stack}`);
-    process.exit(1);
-  },
-);
+runBench('verify-vs-faceapi', main);

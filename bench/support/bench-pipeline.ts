@@ -13,13 +13,14 @@ import { resolvePipelineConfig } from '../../lib/pipeline/config';
 import { datasetIdFor } from '../../lib/data/sources';
 import type { PipelineResult, PipelineStatus } from '../../lib/pipeline/status';
 import { trainingPipeline, pipelineStatusQuery } from '../../workflows/training-pipeline';
+import { SHARED } from './shared-photos';
 import type { ObjectStore } from '../../lib/storage/object-store';
 import type { RunJson } from '../../lib/train/run-record';
 import { runJsonKey } from '../../lib/train/run-layout';
 import { completeCheckpoints } from '../../lib/train/checkpoint';
 
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
-export const SHARED = process.env.SIAMFACE_SHARED_DATA ?? path.resolve(ROOT, '..', 'shared', 'data');
+export { SHARED } from './shared-photos';
 /** The queue `workers start` polls (SIAMFACE_CPU_TASK_QUEUE, else siamface-cpu). */
 export const CPU_QUEUE = taskQueueFromEnv('cpu');
 
@@ -110,7 +111,8 @@ export async function trainingSecondsOf(store: ObjectStore, runId: string): Prom
   const run = (await store.getJsonIfExists<RunJson>(runJsonKey(runId)))?.value;
   if (!run || run.status === 'running' || !run.attempts.length) return null;
   const savedAt = new Map<number, string>();
-  for await (const ref of completeCheckpoints(store, runId)) savedAt.set(ref.meta.step, ref.meta.createdAt);
+  // Only a run that lost an attempt needs its checkpoints' times (each one a meta.json read).
+  if (run.attempts.length > 1) for await (const ref of completeCheckpoints(store, runId)) savedAt.set(ref.meta.step, ref.meta.createdAt);
   let seconds = 0;
   for (const [i, attempt] of run.attempts.entries()) {
     const next = run.attempts[i + 1];
