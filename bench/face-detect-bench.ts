@@ -1,6 +1,6 @@
 /**
  * Face detection hit rate and speed on a folder of `<identity>/<image>` photos (the shared data sets).
- * Usage: node dist/bench/face-detect-bench.js <set folder> [--limit N] [--detector ssd|tiny]
+ * Usage: node dist/bench/face-detect-bench.js <set folder> [--limit N] [--detector ssd|tiny|blazeface]
  * Prints one JSON line: images, found without / with the padded retry, multi-face images, median ms.
  */
 import fs from 'node:fs';
@@ -17,7 +17,7 @@ function arg(name: string, fallback: string): string {
 
 async function main(): Promise<void> {
   const root = process.argv[2];
-  if (!root || !fs.existsSync(root)) throw new Error(`usage: face-detect-bench <set folder> [--limit N] [--detector ssd|tiny]; got '${root}'`);
+  if (!root || !fs.existsSync(root)) throw new Error(`usage: face-detect-bench <set folder> [--limit N] [--detector ssd|tiny|blazeface]; got '${root}'`);
   const limit = Number(arg('limit', '1000000'));
   const detector = arg('detector', 'ssd') as DetectorKind;
   const files = photosSpread(root, limit);

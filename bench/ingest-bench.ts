@@ -13,7 +13,7 @@ import { s3Config } from '../lib/config';
 import { ObjectStore } from '../lib/storage/object-store';
 import { localRunContext } from '../lib/progress';
 import { fetchDataset } from '../lib/data/fetch-dataset';
-import { shardDataset } from '../lib/data/shard-dataset';
+import { DEFAULT_SHARD_CONCURRENCY, shardDataset } from '../lib/data/shard-dataset';
 import { shardSetsPrefix } from '../lib/data/sources';
 import { median } from './support/stats';
 
@@ -24,7 +24,7 @@ async function main() {
     .option('--identities <n>', 'first N identity folders (0 = all)', '0')
     .option('--size <px>', 'output image size', '128')
     .option('--shard-size <n>', 'images per shard', '1000')
-    .option('--concurrency <n>', 'images decoded at once', '4')
+    .option('--concurrency <n>', 'images read and prepared at once', String(DEFAULT_SHARD_CONCURRENCY))
     .option('--runs <n>', 'timed runs', '3')
     .option('--bucket <name>', 'bucket', 'siamface-bench')
     .parse()
@@ -38,7 +38,10 @@ async function main() {
   let tmp: string | undefined;
   const identities = Number(opts.identities);
   if (identities > 0) {
-    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'ingest-bench-'));
+    // A fixed folder: the raw copy's manifest names its source, so a rerun must read the same location.
+    tmp = path.join(os.tmpdir(), `siamface-ingest-bench-${opts.set}-${identities}`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp);
     const names = fs.readdirSync(location, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort().slice(0, identities);
     for (const n of names) fs.cpSync(path.join(location, n), path.join(tmp, n), { recursive: true });
     location = tmp;

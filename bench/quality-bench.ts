@@ -37,6 +37,7 @@ import type { ScoredPair } from '../lib/eval/types';
 import { loadFaceModels } from '../lib/face/detector';
 import { decodeRgb } from '../lib/face/image';
 import { FACE_API_MODEL_DIR } from '../lib/model/face-api-weights';
+import { everyKth } from './support/shared-photos';
 import { BENCH_CONFIGS, CPU_QUEUE, ROOT, SHARED, benchModelOf, startLocalStack, trainBenchConfig, trainingSecondsOf } from './support/bench-pipeline';
 import { evaluateModel } from '../workflows/evaluate-model';
 import type { EvalReport } from '../lib/eval/types';
@@ -101,10 +102,7 @@ async function uploadPairs(set: string, lfwTestKey: string | undefined, maxPairs
   const folder = set === 'lfw' ? 'lfw-train' : set === 'celeba' ? 'celeba-wild' : 'faces-dev';
   let text = set === 'lfw' ? (await store.getBuffer(lfwTestKey!)).toString('utf8') : fs.readFileSync(path.join(SHARED, folder, 'pairs.csv'), 'utf8');
   if (maxPairs > 0) {
-    const pairs = parsePairsCsv(text, folder);
-    // Every k-th pair, so both labels stay represented.
-    const k = Math.max(1, Math.floor(pairs.length / maxPairs));
-    const kept = pairs.filter((_, i) => i % k === 0).slice(0, maxPairs);
+    const kept = everyKth(parsePairsCsv(text, folder), maxPairs);
     text = ['a,b,label', ...kept.map((p) => `${csvField(p.a)},${csvField(p.b)},${p.label}`)].join('\n') + '\n';
   }
   const key = evaluationInputKey(`quality-bench-${set}-${maxPairs || 'all'}`, 'csv');

@@ -16,11 +16,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as faceapi from '@vladmandic/face-api/dist/face-api.node-wasm.js';
 import { Command } from 'commander';
 import { selectBackend } from '../lib/model/backend';
-import { buildEmbeddingTower } from '../lib/model/tower';
-import { BACKBONES } from '../lib/model/backbones';
-import { FACE_API_MODEL_DIR, loadFaceApiWeights } from '../lib/model/face-api-weights';
-import { exportToOnnx } from '../lib/infer/onnx-export';
-import { OnnxEngine } from '../lib/infer/engine';
+import { FACE_API_MODEL_DIR } from '../lib/model/face-api-weights';
 import { loadFaceModels } from '../lib/face/detector';
 import { decodeRgb } from '../lib/face/image';
 import { ImageError, prepareImage } from '../lib/verify/prepare-image';
@@ -29,6 +25,7 @@ import type { ServingModel } from '../lib/verify/model-cache';
 import { median } from './support/stats';
 import { SHARED, photosSpread } from './support/shared-photos';
 import { runBench } from './support/run-bench';
+import { pretrainedFaceresModel } from './support/pretrained-faceres';
 
 /** `count` photos spread evenly over a shared set's identities (absolute paths). */
 const photosOf = (set: string, count: number) => photosSpread(path.join(SHARED, set), count).map((f) => path.join(SHARED, set, f));
@@ -71,18 +68,7 @@ async function main(): Promise<void> {
     .parse()
     .opts<{ sets: string; images: string; warmup: string }>();
   const sel = await selectBackend('auto', { log: () => undefined });
-  const tower = buildEmbeddingTower({ backbone: 'faceres34' }, { seed: 1 });
-  loadFaceApiWeights(tower);
-  const engine = await OnnxEngine.create(exportToOnnx(tower), { log: () => undefined });
-  tower.dispose();
-  const spec = BACKBONES.faceres34;
-  const model = {
-    name: 'faceres34',
-    version: 0,
-    engine,
-    prep: { inputSize: engine.inputSize, datasetImageSize: engine.inputSize, geometry: 'face-chip', normalization: spec.normalization },
-    card: undefined as never,
-  } as ServingModel;
+  const model = await pretrainedFaceresModel();
   await loadFaceModels();
   await faceapi.nets.faceRecognitionNet.loadFromDisk(FACE_API_MODEL_DIR);
 
@@ -119,7 +105,7 @@ async function main(): Promise<void> {
       speedup: Number((theirsMs / oursMs).toFixed(2)),
     });
   }
-  await engine.dispose();
+  await model.engine.dispose();
   console.log(`Per photo: read + decode + detect + align + embed; ${sel.detail}; siamface embeds with ONNX Runtime (faceres34, 150 px)`);
   console.log('| set | photos | siamface found | face-api.js found | siamface ms/photo | face-api.js ms/photo | siamface speed-up |');
   console.log('|---|---|---|---|---|---|---|');

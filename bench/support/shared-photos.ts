@@ -16,3 +16,9 @@ export function photosSpread(root: string, limit: number): string[] {
   const step = files.length / limit;
   return Array.from({ length: limit }, (_, i) => files[Math.floor(i * step)]);
 }
+
+/** At most `max` items, every k-th one, so that both labels of a pair list stay represented. */
+export function everyKth<T>(items: readonly T[], max: number): T[] {
+  const k = Math.max(1, Math.floor(items.length / max));
+  return items.filter((_, i) => i % k === 0).slice(0, max);
+}
