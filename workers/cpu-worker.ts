@@ -2,11 +2,13 @@
 import { cpuActivities } from '../activities';
 import { taskQueueFromEnv } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage/object-store';
+import { defaultDetector } from '../lib/face/detector';
 import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, runWorker } from './worker-options';
 
 export function main(): Promise<void> {
   return runWorker('cpu-worker', async () => {
+    defaultDetector(); // a bad SIAMFACE_FACE_DETECTOR stops the worker here, named, not each image later
     const store = objectStoreFromEnv();
     await store.ensureBucket();
     return createSiamfaceWorker({

@@ -1,7 +1,7 @@
 /**
  * BlazeFace face boxes (MediaPipe's 256x256 "back camera" model, as shipped in @vladmandic/human's models/ folder;
- * nothing is downloaded). It is ~3x cheaper than face-api's SSD (bench/face-detect-bench) and finds as many faces
- * on the shared sets. Boxes only: the five alignment points still come from face-api's 68-point landmark net
+ * nothing is downloaded). With the landmark net it takes about half of face-api's SSD's time and finds as many faces
+ * on the shared sets (bench/detector-compare). Boxes only: the five alignment points still come from face-api's 68-point landmark net
  * (lib/face/detector.ts), so alignment is the same for every detector.
  *
  * The decoding (anchors, box offsets) is hand-written because human exports no detector function, only its whole

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import * as tf from '@tensorflow/tfjs';
-import { detectFaces, detectLargestFace, loadFaceModels } from '../../../lib/face/detector';
+import { DETECTOR_KINDS, defaultDetector, detectFaces, detectLargestFace, loadFaceModels } from '../../../lib/face/detector';
 import { CELEBA_ALIGNED_TEMPLATE, alignFace, landmarkList } from '../../../lib/face/align';
 import { detectAndAlign } from '../../../lib/face/detect-and-align';
 import { SiamfaceError } from '../../../lib/errors';
@@ -24,31 +24,34 @@ function listImages(root: string): string[] {
     .flatMap((d) => fs.readdirSync(path.join(root, d)).sort().map((f) => path.join(d, f)));
 }
 
-test('finds a face on a spread sample of faces-dev (full photos, LFW crops, tight grayscale crops)', { skip }, async () => {
-  await loadFaceModels();
-  const all = listImages(FACES_DEV);
-  const sample = all.filter((_, i) => i % 20 === 3); // every 20th image: all three kinds of photo
-  assert.ok(sample.some((f) => f.includes('faceapi_')) && sample.some((f) => f.includes('deepface_')));
-  const missed: string[] = [];
-  for (const f of sample) {
-    const faces = await detectFaces(fs.readFileSync(path.join(FACES_DEV, f)), { name: f });
-    if (faces.length === 0) missed.push(f);
-    for (const face of faces) {
-      assert.ok(face.score >= 0.5 && face.score <= 1);
-      const { leftEye, rightEye, nose } = face.landmarks;
-      assert.ok(leftEye[0] < rightEye[0], `${f}: leftEye is left of rightEye`);
-      assert.ok(nose[1] > Math.min(leftEye[1], rightEye[1]), `${f}: nose below the eyes`);
+for (const detector of ['blazeface', 'ssd'] as const) {
+  test(`${detector} finds a face on a spread sample of faces-dev (full photos, LFW crops, tight grayscale crops)`, { skip }, async () => {
+    await loadFaceModels();
+    const all = listImages(FACES_DEV);
+    const sample = all.filter((_, i) => i % 20 === 3); // every 20th image: all three kinds of photo
+    assert.ok(sample.some((f) => f.includes('faceapi_')) && sample.some((f) => f.includes('deepface_')));
+    const missed: string[] = [];
+    for (const f of sample) {
+      const faces = await detectFaces(fs.readFileSync(path.join(FACES_DEV, f)), { name: f, detector });
+      if (faces.length === 0) missed.push(f);
+      for (const face of faces) {
+        assert.ok(face.score >= 0.5 && face.score <= 1);
+        const { leftEye, rightEye, nose } = face.landmarks;
+        assert.ok(leftEye[0] < rightEye[0], `${f}: leftEye is left of rightEye`);
+        assert.ok(nose[1] > Math.min(leftEye[1], rightEye[1]), `${f}: nose below the eyes`);
+      }
     }
-  }
-  console.log(`detection: ${sample.length - missed.length}/${sample.length} faces-dev images with a face; missed: ${missed.join(', ') || 'none'}`);
-  assert.deepEqual(missed, []);
-});
+    console.log(`${detector}: ${sample.length - missed.length}/${sample.length} faces-dev images with a face; missed: ${missed.join(', ') || 'none'}`);
+    assert.deepEqual(missed, []);
+  });
+}
 
-test('a tight 150x150 grayscale crop is found only thanks to the padded retry', { skip }, async () => {
+test('SSD finds a tight 150x150 grayscale crop only thanks to the padded retry; BlazeFace needs none', { skip }, async () => {
   const f = 'Kaley_Cuoco/faceapi_penny2.jpg';
   const image = fs.readFileSync(path.join(FACES_DEV, f));
-  assert.equal((await detectFaces(image, { name: f, padRetry: false })).length, 0);
-  const faces = await detectFaces(image, { name: f });
+  assert.equal((await detectFaces(image, { name: f, padRetry: false, detector: 'ssd' })).length, 0);
+  assert.equal((await detectFaces(image, { name: f, padRetry: false, detector: 'blazeface' })).length, 1);
+  const faces = await detectFaces(image, { name: f, detector: 'ssd' });
   assert.equal(faces.length, 1);
   // Coordinates come back in the original image's frame, not the padded one.
   const { x, y, width, height } = faces[0].box;
@@ -103,8 +106,14 @@ test('detection leaves no tensors behind', { skip }, async () => {
   await detectFaces(image);
   const before = tf.memory().numTensors;
   await detectFaces(image);
-  await detectFaces(image, { detector: 'tiny' });
+  for (const detector of DETECTOR_KINDS) await detectFaces(image, { detector });
   assert.equal(tf.memory().numTensors, before);
+});
+
+test('the default detector is the operator\'s SIAMFACE_FACE_DETECTOR, BlazeFace when unset; a wrong value names the setting', () => {
+  assert.equal(defaultDetector({}), 'blazeface');
+  assert.equal(defaultDetector({ SIAMFACE_FACE_DETECTOR: 'ssd' }), 'ssd');
+  assert.throws(() => defaultDetector({ SIAMFACE_FACE_DETECTOR: 'yolo' }), (err: unknown) => err instanceof SiamfaceError && err.code === 'bad_input' && /SIAMFACE_FACE_DETECTOR.*blazeface.*'yolo'/.test(err.message));
 });
 
 test('an aligned real photo has its eyes on the CelebA template (re-detected after alignment)', { skip }, async () => {
