@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Command } from 'commander';
+import sharp from 'sharp';
 import { s3Config } from '../lib/config';
 import { ObjectStore } from '../lib/storage/object-store';
 import { localRunContext } from '../lib/progress';
@@ -16,6 +17,27 @@ import { fetchDataset } from '../lib/data/fetch-dataset';
 import { DEFAULT_SHARD_CONCURRENCY, shardDataset } from '../lib/data/shard-dataset';
 import { shardSetsPrefix } from '../lib/data/sources';
 import { median } from './support/stats';
+
+/** Issue 14's ingest target. */
+const TARGET_IMAGES_PER_SECOND = 1000;
+
+/** Decode only (no S3, no crop, resize or encode), as many at once as libvips' pool takes: the bound of any ingest here. */
+async function decodeOnlyRate(root: string): Promise<number> {
+  const files = fs.readdirSync(root, { recursive: true, encoding: 'utf8' }).filter((f) => /\.jpe?g$/i.test(f)).sort();
+  const buffers = files.map((f) => fs.readFileSync(path.join(root, f)));
+  const rates: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    let next = 0;
+    const start = process.hrtime.bigint();
+    await Promise.all(
+      Array.from({ length: 4 }, async () => {
+        while (next < buffers.length) await sharp(buffers[next++]).raw().toBuffer();
+      }),
+    );
+    rates.push(buffers.length / (Number(process.hrtime.bigint() - start) / 1e9));
+  }
+  return median(rates);
+}
 
 async function main() {
   const opts = new Command()
@@ -70,6 +92,12 @@ async function main() {
     console.log(`run ${run}: ${images} images in ${seconds.toFixed(1)} s = ${(images / seconds).toFixed(1)} images/s, ${r.shards} shards, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
   }
   if (!results.length) return;
+  const ceiling = await decodeOnlyRate(location);
+  const rate = median(results.map((r) => r.rate));
+  console.log(
+    `median ${rate.toFixed(1)} images/s = ${((100 * rate) / TARGET_IMAGES_PER_SECOND).toFixed(0)}% of the ${TARGET_IMAGES_PER_SECOND} images/s target; ` +
+      `decoding the same JPEGs from local disk alone, on all ${os.cpus().length} cores: ${ceiling.toFixed(0)} images/s (the ceiling here)`,
+  );
   console.log(
     JSON.stringify({
       bench: 'ingest',
@@ -77,7 +105,9 @@ async function main() {
       images: fetched.images,
       size: Number(opts.size),
       cores: os.cpus().length,
-      medianImagesPerSecond: Number(median(results.map((r) => r.rate)).toFixed(1)),
+      medianImagesPerSecond: Number(rate.toFixed(1)),
+      targetImagesPerSecond: TARGET_IMAGES_PER_SECOND,
+      decodeOnlyImagesPerSecond: Math.round(ceiling),
       medianPeakRssMiB: Math.round(median(results.map((r) => r.peakRssMb))),
       runs: results.map((r) => Number(r.rate.toFixed(1))),
     }),
