@@ -40,7 +40,7 @@ export interface OnnxExportOptions {
 const MIN_OPSET = 13;
 const MAX_OPSET = 17;
 /** IR version 7 is the oldest that allows opset 13; 8 is needed from opset 15's era onward. */
-const irVersionFor = (opset: number) => (opset >= 15 ? 8 : 7);
+export const irVersionFor = (opset: number) => (opset >= 15 ? 8 : 7);
 
 type Shape = Array<number | null>;
 
@@ -66,7 +66,8 @@ interface LayerWeights {
   [suffix: string]: { data: Float32Array; shape: number[] };
 }
 
-class GraphBuilder {
+/** Builds an ONNX graph: unique names, initializers and nodes (shared with ./graph-model-onnx). */
+export class GraphBuilder {
   readonly nodes: OnnxNode[] = [];
   readonly initializers: OnnxTensor[] = [];
   private readonly used = new Set<string>();
@@ -104,10 +105,10 @@ class GraphBuilder {
   }
 }
 
-const ints = (name: string, values: number[]): OnnxAttribute => ({ name, type: OnnxAttributeType.INTS, ints: values });
-const int = (name: string, value: number): OnnxAttribute => ({ name, type: OnnxAttributeType.INT, i: value });
+export const ints = (name: string, values: number[]): OnnxAttribute => ({ name, type: OnnxAttributeType.INTS, ints: values });
+export const int = (name: string, value: number): OnnxAttribute => ({ name, type: OnnxAttributeType.INT, i: value });
 const float = (name: string, value: number): OnnxAttribute => ({ name, type: OnnxAttributeType.FLOAT, f: value });
-const str = (name: string, value: string): OnnxAttribute => ({ name, type: OnnxAttributeType.STRING, s: Buffer.from(value, 'utf8') });
+export const str = (name: string, value: string): OnnxAttribute => ({ name, type: OnnxAttributeType.STRING, s: Buffer.from(value, 'utf8') });
 
 function float32Bytes(data: Float32Array): Uint8Array {
   const copy = new Float32Array(data); // own buffer: initializers may be edited later (BN folding)
@@ -214,7 +215,7 @@ function countConsumers(c: Container): Map<number, number> {
   return counts;
 }
 
-function valueInfo(name: string, shape: Shape): OnnxValueInfo {
+export function valueInfo(name: string, shape: Shape): OnnxValueInfo {
   return {
     name,
     type: {
@@ -491,7 +492,7 @@ function foldInto(g: GraphBuilder, p: Foldable, scale: Float64Array, shift: Floa
   }
 }
 
-function hwioToOihw(src: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
+export function hwioToOihw(src: Float32Array, kh: number, kw: number, cin: number, cout: number): Float32Array {
   const dst = new Float32Array(src.length);
   for (let h = 0; h < kh; h++)
     for (let w = 0; w < kw; w++)
