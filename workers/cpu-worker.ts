@@ -2,7 +2,7 @@
 import { cpuActivities } from '../activities';
 import { taskQueueFromEnv } from '../lib/config';
 import { objectStoreFromEnv } from '../lib/storage/object-store';
-import { defaultDetector } from '../lib/face/detector';
+import { defaultDetector } from '../lib/face/detector-setting';
 import { activityDeps } from '../activities/support';
 import { createSiamfaceWorker, runWorker } from './worker-options';
 

@@ -1,5 +1,6 @@
 /** `datasets/<id>/shards/<config hash>/manifest.json`: written by shardDataset when every shard is complete; read by pairs and training. */
 import type { PartitionReport, Split } from './celeba-partition';
+import type { DetectorKind } from '../face/detector-setting';
 import type { CropMode } from './preprocess';
 import type { DatasetSource } from './sources';
 import type { SplitFractions } from './split';
@@ -13,6 +14,8 @@ export interface ShardConfig {
   maxBadFraction: number;
   maxInputPixels: number;
   jpegQuality: number;
+  /** Crops that detect faces: the detector that found them (SIAMFACE_FACE_DETECTOR), so another one makes another set. */
+  faceDetector?: DetectorKind;
 }
 
 export interface ShardListing {

@@ -12,7 +12,8 @@ import { SPLITS, parseEvalPartition, reportPartitionByIdentity, type Split } fro
 import type { DatasetManifest, ShardConfig, ShardListing } from './dataset-manifest';
 import { parseIdentityFile } from './identity-file';
 import { mapLimit } from './pool';
-import { BadImageError, CROP_MODES, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, SHARD_JPEG_QUALITY, preprocessImage, type CropMode, type FaceAligner } from './preprocess';
+import { defaultDetector } from '../face/detector-setting';
+import { BadImageError, CROP_MODES, cropNeedsFace, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, SHARD_JPEG_QUALITY, preprocessImage, type CropMode, type FaceAligner } from './preprocess';
 import type { RawImage, RawManifest } from './raw-manifest';
 import { shardIndexKey, shardKey, writeShard, type ShardImage, type ShardIndex, type ShardSkip } from './shard-format';
 import { datasetManifestKey, rawManifestKey, rawPrefix, stableJson } from './sources';
@@ -80,6 +81,8 @@ export function shardConfigOf(input: ShardInput): ShardConfig {
   if (!CROP_MODES.includes(config.crop)) throw badInput(`crop '${config.crop}' must be one of ${CROP_MODES.join(', ')}`);
   if (!Number.isInteger(config.shardSize) || config.shardSize < 1) throw badInput(`shardSize ${config.shardSize} must be a positive integer`);
   if (!(config.maxBadFraction >= 0 && config.maxBadFraction <= 1)) throw badInput(`maxBadFraction ${config.maxBadFraction} must be in [0, 1]`);
+  // Part of the config hash: faces found by another detector make another shard set (centre crops are unaffected).
+  if (cropNeedsFace(config.crop)) config.faceDetector = defaultDetector();
   return config;
 }
 

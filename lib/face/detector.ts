@@ -15,11 +15,11 @@ import { SiamfaceError, badInput } from '../errors';
 import { ensureBackend } from '../model/backend';
 import { FACE_API_MODEL_DIR } from '../model/face-api-weights';
 import { blazeFaceBoxes, loadBlazeFace, type FaceBox } from './blazeface';
+import { DETECTOR_KINDS, defaultDetector, type DetectorKind } from './detector-setting';
 import { decodeRgb } from './image';
 import type { DetectedFace, FaceLandmarks5, Point, RgbImage } from './types';
 
-export type DetectorKind = 'ssd' | 'tiny' | 'blazeface';
-export const DETECTOR_KINDS: readonly DetectorKind[] = ['ssd', 'tiny', 'blazeface'];
+export { DETECTOR_KINDS, defaultDetector, type DetectorKind };
 
 export interface DetectOptions {
   /**
@@ -55,18 +55,6 @@ export interface FaceSelection {
 
 const DEFAULTS = { minScore: 0.5, padRetry: true, name: 'image' };
 
-/**
- * The detector every path uses unless told otherwise (serving, batch jobs, evaluation, the data stages' face crops):
- * the worker operator's SIAMFACE_FACE_DETECTOR, default 'blazeface'. bench/detector-compare (each set's pairs,
- * faceres34): BlazeFace finds as many faces or more than SSD, verifies as accurately or better, and detects and
- * aligns in about 45% of SSD's time. An operator setting, never a request's.
- */
-export function defaultDetector(env: NodeJS.ProcessEnv = process.env): DetectorKind {
-  const value = env.SIAMFACE_FACE_DETECTOR;
-  if (value === undefined || value === '') return 'blazeface';
-  if (!(DETECTOR_KINDS as readonly string[]).includes(value)) throw badInput(`SIAMFACE_FACE_DETECTOR must be one of ${DETECTOR_KINDS.join(', ')}, got '${value}'`);
-  return value as DetectorKind;
-}
 // Measured on faces-dev: 25% rescues 27 of 37 misses, 100% the remaining 10 tight 150x150 crops.
 const PAD_FRACTIONS = [0.25, 1.0];
 const PAD_GREY = { r: 128, g: 128, b: 128 };
