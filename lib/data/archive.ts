@@ -18,6 +18,28 @@ export interface ArchiveEntryInfo {
   /** Normalised relative POSIX path. */
   path: string;
   size: number;
+  /** Zip entries: where the entry's bytes are in the archive (for ranged reads of the archive kept whole). */
+  zip?: ZipEntryPlace;
+}
+
+/** A zip entry's place in its archive, from the central directory; `zipDataOffset` finds where its data starts. */
+export interface ZipEntryPlace {
+  localHeaderOffset: number;
+  compressedSize: number;
+  /** 0 stored, 8 deflated (the only methods yauzl reads). */
+  method: number;
+  crc32: number;
+}
+
+/**
+ * Where an entry's data starts: after its local header (30 bytes, then the name and an extra field whose length
+ * may differ from the central directory's, so it is read from the local header itself).
+ */
+export async function zipDataOffset(fd: fs.promises.FileHandle, place: ZipEntryPlace, displayName: string): Promise<number> {
+  const header = Buffer.alloc(30);
+  const { bytesRead } = await fd.read(header, 0, 30, place.localHeaderOffset);
+  if (bytesRead !== 30 || header.readUInt32LE(0) !== 0x04034b50) throw badInput(`${displayName}: no local file header at offset ${place.localHeaderOffset}`);
+  return place.localHeaderOffset + 30 + header.readUInt16LE(26) + header.readUInt16LE(28);
 }
 
 export interface SkippedEntry {
@@ -119,7 +141,7 @@ export async function readArchive(file: string, displayName: string, visit: Entr
       skipped.push({ path: p, reason: `entry is ${raw.size} bytes, above the ${maxBytes}-byte limit` });
       return;
     }
-    await visit({ path: p, size: raw.size }, raw.open);
+    await visit({ path: p, size: raw.size, ...(raw.zip ? { zip: raw.zip } : {}) }, raw.open);
   }, opts.signal);
   return { kind, skipped };
 }
@@ -129,6 +151,7 @@ interface RawEntry {
   size: number;
   type: 'file' | 'directory' | 'symlink' | 'link' | 'other';
   open: () => Promise<Readable>;
+  zip?: ZipEntryPlace;
 }
 
 function walkZip(file: string, _kind: ArchiveKind, displayName: string, onEntry: (e: RawEntry) => Promise<void>, signal?: AbortSignal): Promise<void> {
@@ -157,7 +180,8 @@ function walkZip(file: string, _kind: ArchiveKind, displayName: string, onEntry:
           new Promise<Readable>((res, rej) =>
             zip.openReadStream(entry, (e, s) => (e || !s ? rej(badInput(`${displayName} entry '${name}' cannot be read: ${e?.message}`)) : res(s))),
           );
-        onEntry({ name, size: entry.uncompressedSize, type, open }).then(
+        const zipPlace: ZipEntryPlace = { localHeaderOffset: entry.relativeOffsetOfLocalHeader, compressedSize: entry.compressedSize, method: entry.compressionMethod, crc32: entry.crc32 };
+        onEntry({ name, size: entry.uncompressedSize, type, open, zip: zipPlace }).then(
           () => zip.readEntry(),
           (e) => fail(e),
         );

@@ -16,13 +16,13 @@ import type { Location } from '../storage/uri';
 import { inputPolicyFromEnv, type InputPolicy } from '../security/input-policy';
 import { checkLocation } from '../security/check-location';
 import { checkIdentityFileMd5, md5Hex, parseIdentityFile, type IdentityMap } from './identity-file';
-import type { RawImage, RawManifest } from './raw-manifest';
+import type { ArchivedEntry, RawImage, RawManifest } from './raw-manifest';
 import { RawWriter } from './raw-writer';
 import { httpArchiveSource } from './source-adapters/http-archive';
 import { isCelebaImage, kaggleCelebaSource } from './source-adapters/kaggle-celeba';
 import { localDirSource } from './source-adapters/local-dir';
 import { s3PrefixSource } from './source-adapters/s3-prefix';
-import type { OnSourceFile, SourceAdapter } from './source-adapters/types';
+import type { OnArchivedImage, OnSourceFile, SourceAdapter } from './source-adapters/types';
 import {
   DEFAULT_KAGGLE_DATASET,
   IMAGE_EXTENSIONS,
@@ -95,7 +95,7 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
   const skipped: { path: string; reason: string }[] = [];
   const images: RawImage[] = [];
   const seenIds = new Set<string>();
-  const addImage = (relPath: string, identity: string | undefined, fileName: string) => {
+  const addImage = (relPath: string, identity: string | undefined, fileName: string, archived?: ArchivedEntry) => {
     if (identity === undefined) {
       skipped.push({ path: relPath, reason: 'no identity label' });
       return false;
@@ -106,7 +106,7 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
       return false;
     }
     seenIds.add(id);
-    images.push({ id, identity, path: relPath });
+    images.push({ id, identity, path: relPath, ...(archived ? { archived } : {}) });
     return true;
   };
 
@@ -159,7 +159,13 @@ export async function fetchDataset(store: ObjectStore, input: FetchInput, ctx: R
       await writer.putEntry(relPath, size, open);
     };
   }
-  await sourceAdapter(source, folder, { store, ctx, policy, tmpRoot, identities }).walk(onFile, skipped);
+  // Images left inside an archive that is stored whole (Kaggle's zip): labelled, not copied.
+  const onArchived: OnArchivedImage = async (relPath, entry) => {
+    throwIfAborted(ctx.signal);
+    const name = path.posix.basename(relPath);
+    addImage(relPath, identities?.get(name), name, entry);
+  };
+  await sourceAdapter(source, folder, { store, ctx, policy, tmpRoot, identities }).walk(onFile, skipped, onArchived);
   // Stored only once the source itself was readable, so a refused download leaves nothing behind.
   if (identityFileData) await writer.put(IDENTITY_FILE_NAME, identityFileData);
   const files = await writer.finish();

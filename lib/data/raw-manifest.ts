@@ -15,8 +15,24 @@ export interface RawImage {
   /** `<identity>/<file name>`: the image id used by shards and pairs. */
   id: string;
   identity: string;
-  /** Path relative to the raw prefix. */
+  /** Path relative to the raw prefix; for an archived image, its path inside the archive. */
   path: string;
+  /** Set when the image stays inside an archive object in raw/ (read with one ranged GET) instead of its own object. */
+  archived?: ArchivedEntry;
+}
+
+/** A zip entry inside an archive object in raw/: Kaggle's CelebA zip is kept whole, not turned into 202,599 objects. */
+export interface ArchivedEntry {
+  /** The archive object, relative to the raw prefix. */
+  archive: string;
+  /** First byte of the entry's data in the archive, and its length there. */
+  offset: number;
+  compressedSize: number;
+  /** Uncompressed size. */
+  size: number;
+  /** 0 stored, 8 deflated. */
+  method: number;
+  crc32: number;
 }
 
 export interface RawManifest {

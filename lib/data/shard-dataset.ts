@@ -15,6 +15,7 @@ import { mapLimit } from './pool';
 import { defaultDetector } from '../face/detector-setting';
 import { BadImageError, CROP_MODES, cropNeedsFace, DEFAULT_MAX_INPUT_BYTES, DEFAULT_MAX_INPUT_PIXELS, SHARD_JPEG_QUALITY, preprocessImage, type CropMode, type FaceAligner } from './preprocess';
 import type { RawImage, RawManifest } from './raw-manifest';
+import { readRawImage } from './raw-image';
 import { shardIndexKey, shardKey, writeShard, type ShardImage, type ShardIndex, type ShardSkip } from './shard-format';
 import { datasetManifestKey, rawManifestKey, rawPrefix, stableJson } from './sources';
 import { DEFAULT_SPLIT_FRACTIONS, identityDisjointSplit, validateFractions, type SplitFractions } from './split';
@@ -161,7 +162,7 @@ export async function shardDataset(store: ObjectStore, input: ShardInput, ctx: R
       const shardSkipped: ShardSkip[] = [];
       const results = await mapLimit(shard.images, concurrency, async (img) => {
         throwIfAborted(ctx.signal);
-        const data = await store.getBuffer(prefix + img.path);
+        const data = await readRawImage(store, prefix, img);
         try {
           const jpeg = await preprocessImage(data, {
             size: config.imageSize,

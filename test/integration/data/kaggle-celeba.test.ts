@@ -48,7 +48,8 @@ function buildKaggleZip(file: string): string[] {
   const zip = new ZipFileWriter(file);
   zip.add({ name: 'img_align_celeba/', data: Buffer.alloc(0) });
   zip.add({ name: 'img_align_celeba/img_align_celeba/', data: Buffer.alloc(0) });
-  for (const { f, p } of images) zip.add({ name: `img_align_celeba/img_align_celeba/${f}`, data: fs.readFileSync(p), deflate: false });
+  // Stored and deflated entries both (Kaggle's own zip deflates); the shard stage reads either from the kept archive.
+  images.forEach(({ f, p }, i) => zip.add({ name: `img_align_celeba/img_align_celeba/${f}`, data: fs.readFileSync(p), deflate: i % 2 === 1 }));
   const rows = (header: string, row: (f: string) => string) => Buffer.from([header, ...images.map(({ f }) => row(f))].join('\r\n') + '\r\n');
   zip.add({ name: 'list_eval_partition.csv', data: rows('image_id,partition', (f) => `${f},${officialPartition(f)}`) });
   zip.add({ name: 'list_attr_celeba.csv', data: rows('image_id,5_o_Clock_Shadow,Smiling', (f) => `${f},-1,1`) });
@@ -120,7 +121,13 @@ test('Kaggle CelebA: download, identities from identity_CelebA.txt, shards and p
     assert.equal(img.path, `img_align_celeba/img_align_celeba/${file}`);
   }
   assert.equal(raw.partitionFile, 'list_eval_partition.csv');
-  assert.equal(raw.files.length, zipImages.length + 5); // images, 4 CSVs, identity file
+  // The zip is kept whole: the images stay inside it, not one object each.
+  const archive = '_archive/jessicali9530__celeba-dataset.zip';
+  assert.deepEqual(raw.files.map((f) => f.path).sort(), [archive, 'identity_CelebA.txt', 'list_attr_celeba.csv', 'list_bbox_celeba.csv', 'list_eval_partition.csv', 'list_landmarks_align_celeba.csv']);
+  assert.equal((await store.head(`datasets/celeba/raw/${archive}`))?.size, fs.statSync(zipFile).size);
+  assert.deepEqual(await store.listAll('datasets/celeba/raw/img_align_celeba/'), []);
+  assert.ok(raw.images.every((i) => i.archived?.archive === archive));
+  assert.deepEqual([...new Set(raw.images.map((i) => i.archived!.method))].sort(), [0, 8]);
   assert.ok(!fs.existsSync(path.join(tmp, 'siamface-fetch', 'celeba')), 'the downloaded archive is removed');
   const everything = await store.listAll('');
   for (const o of everything.filter((o) => o.key.endsWith('.json') || o.key.endsWith('.csv') || o.key.endsWith('.txt'))) {
@@ -142,10 +149,32 @@ test('Kaggle CelebA: download, identities from identity_CelebA.txt, shards and p
   assert.equal((await shardDataset(store, { datasetId: 'celeba', imageSize: 64, shardSize: 64 }, ctx)).shardsWritten, 0);
 });
 
-test('maxImages keeps the first N labelled images by file name', async () => {
+test('maxImages keeps the first N labelled images by file name; a small subset is copied image by image, not the whole zip', async () => {
   const r = await fetchDataset(stack.store, { source: source({ maxImages: 10 }), tmpDir: tmp }, localRunContext());
   const raw = await stack.store.getJson<RawManifest>(r.manifestKey);
   assert.deepEqual(raw.images.map((i) => path.basename(i.path)).sort(), zipImages.slice(0, 10));
+  assert.ok(raw.images.every((i) => i.archived === undefined));
+  assert.ok(!raw.files.some((f) => f.path.startsWith('_archive/')));
+  for (const img of raw.images) assert.ok(await stack.store.exists(`${r.rawPrefix}${img.path}`), img.path);
+});
+
+test('an archive replaced under the data set is caught by the zip directory check, naming the entry', async () => {
+  const store = stack.store;
+  const ctx = localRunContext();
+  const fetched = await fetchDataset(store, { source: source(), datasetId: 'celeba-tamper', tmpDir: tmp }, ctx);
+  const raw = await store.getJson<RawManifest>(fetched.manifestKey);
+  const victim = raw.images.find((i) => i.archived!.method === 0)!;
+  const key = `${fetched.rawPrefix}${victim.archived!.archive}`;
+  const bytes = await store.getBuffer(key);
+  bytes[victim.archived!.offset + 100] ^= 0xff; // same size, one byte of one stored image changed
+  await store.putObject(key, bytes);
+  await assert.rejects(shardDataset(store, { datasetId: 'celeba-tamper', imageSize: 64, shardSize: 64 }, ctx), (err: unknown) => {
+    assert.ok(err instanceof SiamfaceError);
+    assert.equal(err.code, 'bad_input');
+    assert.ok(err.message.includes(victim.path), err.message);
+    assert.match(err.message, /does not match its zip directory.*Fetch the data set again/);
+    return true;
+  });
 });
 
 const failsWith = (code: string, ...patterns: RegExp[]) => (e: unknown) => {
