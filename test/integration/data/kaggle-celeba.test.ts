@@ -34,7 +34,10 @@ let storage: http.Server;
 let apiBase: string;
 let zipFile: string;
 let zipImages: string[];
-const requests = { api: 0, downloads: 0, authSeenByStorage: 0 };
+const requests = { api: 0, downloads: 0, authSeenByStorage: 0, ranges: [] as string[] };
+const ZIP_ETAG = '"celeba-zip-v1"';
+/** Set by a test: the next download is cut off after this many bytes. */
+let breakNextDownloadAfter: number | undefined;
 
 /** Official partition rule of CelebA: 1-162770 train, 162771-182637 val, 182638-202599 test. */
 const officialPartition = (file: string) => {
@@ -64,12 +67,35 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-kaggle-'));
   zipFile = path.join(tmp, 'archive.zip');
   zipImages = buildKaggleZip(zipFile);
+  // Like Google Cloud Storage behind Kaggle's redirect: a strong ETag and byte ranges (If-Range honoured).
   storage = http.createServer((req, res) => {
     if (req.headers.authorization) requests.authSeenByStorage++;
     if (!req.url?.startsWith('/celeba.zip?X-Goog-Signature=')) return void res.writeHead(403).end();
     requests.downloads++;
-    res.writeHead(200, { 'content-type': 'application/zip', 'content-length': fs.statSync(zipFile).size });
-    fs.createReadStream(zipFile).pipe(res);
+    const size = fs.statSync(zipFile).size;
+    const asked = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
+    if (req.headers.range) requests.ranges.push(String(req.headers.range));
+    const start = asked && req.headers['if-range'] === ZIP_ETAG ? Number(asked[1]) : 0;
+    const headers = { 'content-type': 'application/zip', etag: ZIP_ETAG, 'accept-ranges': 'bytes', 'content-length': size - start };
+    if (start > 0) res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${size - 1}/${size}` });
+    else res.writeHead(200, headers);
+    const body = fs.createReadStream(zipFile, { start });
+    const cutAt = breakNextDownloadAfter;
+    breakNextDownloadAfter = undefined;
+    if (cutAt !== undefined) {
+      // The connection drops part-way, as a flaky network would.
+      let sent = 0;
+      body.on('data', (chunk) => {
+        sent += chunk.length;
+        res.write(chunk);
+        if (sent >= cutAt) {
+          body.destroy();
+          res.destroy();
+        }
+      });
+      return;
+    }
+    body.pipe(res);
   });
   await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
   const storageUrl = `http://127.0.0.1:${(storage.address() as { port: number }).port}/celeba.zip?X-Goog-Signature=abc`;
@@ -212,4 +238,23 @@ test('an identity file with the wrong MD5 fails before anything is downloaded', 
   assert.equal(requests.downloads, downloads);
   assert.equal(requests.api, apiCalls);
   assert.deepEqual(await stack.store.listAll('datasets/celeba-md5/'), []);
+});
+
+test('a download cut off part-way resumes with a Range request on the next attempt, and the data set is complete', async () => {
+  const size = fs.statSync(zipFile).size;
+  const ctx = localRunContext();
+  const fresh = { source: source(), datasetId: 'celeba-resume', tmpDir: path.join(tmp, 'resume') };
+  breakNextDownloadAfter = Math.floor(size / 2);
+  const rangesBefore = requests.ranges.length;
+  await assert.rejects(fetchDataset(stack.store, fresh, ctx));
+  assert.deepEqual(await stack.store.listAll('datasets/celeba-resume/'), [], 'a broken download stores nothing');
+  const resumed = await fetchDataset(stack.store, fresh, ctx);
+  const asked = requests.ranges.slice(rangesBefore);
+  assert.equal(asked.length, 1, `one resumed request: ${asked.join(', ')}`);
+  const from = Number(/^bytes=(\d+)-$/.exec(asked[0])![1]);
+  // From what reached the disk before the cut: more than nothing, no more than was sent (the cut point plus one chunk).
+  assert.ok(from > 0 && from <= Math.floor(size / 2) + 65536, `resumed from byte ${from} of ${size}`);
+  assert.equal(resumed.images, zipImages.length);
+  const sharded = await shardDataset(stack.store, { datasetId: 'celeba-resume', imageSize: 64, shardSize: 64 }, ctx);
+  assert.equal(sharded.images, zipImages.length, 'every image reads back from the resumed archive (CRC-checked)');
 });
