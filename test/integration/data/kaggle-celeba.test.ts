@@ -6,11 +6,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { useStack, type TestStack } from '../../support/stack';
 import { ZipFileWriter } from '../../support/zip-writer';
+import { startKaggleEndpoint, type KaggleEndpoint } from '../../support/kaggle-endpoint';
 import { localRunContext } from '../../../lib/progress';
 import { SiamfaceError } from '../../../lib/errors';
 import { md5Hex } from '../../../lib/data/identity-file';
@@ -29,15 +29,11 @@ const SUBSET_IDENTITIES = 24;
 
 let stack: TestStack;
 let tmp: string;
-let api: http.Server;
-let storage: http.Server;
 let apiBase: string;
 let zipFile: string;
 let zipImages: string[];
-const requests = { api: 0, downloads: 0, authSeenByStorage: 0, ranges: [] as string[] };
-const ZIP_ETAG = '"celeba-zip-v1"';
-/** Set by a test: the next download is cut off after this many bytes. */
-let breakNextDownloadAfter: number | undefined;
+let kaggle: KaggleEndpoint;
+let requests: KaggleEndpoint['requests'];
 
 /** Official partition rule of CelebA: 1-162770 train, 162771-182637 val, 182638-202599 test. */
 const officialPartition = (file: string) => {
@@ -67,51 +63,9 @@ before(async () => {
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'siamface-kaggle-'));
   zipFile = path.join(tmp, 'archive.zip');
   zipImages = buildKaggleZip(zipFile);
-  // Like Google Cloud Storage behind Kaggle's redirect: a strong ETag and byte ranges (If-Range honoured).
-  storage = http.createServer((req, res) => {
-    if (req.headers.authorization) requests.authSeenByStorage++;
-    if (!req.url?.startsWith('/celeba.zip?X-Goog-Signature=')) return void res.writeHead(403).end();
-    requests.downloads++;
-    const size = fs.statSync(zipFile).size;
-    const asked = /^bytes=(\d+)-$/.exec(String(req.headers.range ?? ''));
-    if (req.headers.range) requests.ranges.push(String(req.headers.range));
-    const start = asked && req.headers['if-range'] === ZIP_ETAG ? Number(asked[1]) : 0;
-    const headers = { 'content-type': 'application/zip', etag: ZIP_ETAG, 'accept-ranges': 'bytes', 'content-length': size - start };
-    if (start > 0) res.writeHead(206, { ...headers, 'content-range': `bytes ${start}-${size - 1}/${size}` });
-    else res.writeHead(200, headers);
-    const body = fs.createReadStream(zipFile, { start });
-    const cutAt = breakNextDownloadAfter;
-    breakNextDownloadAfter = undefined;
-    if (cutAt !== undefined) {
-      // The connection drops part-way, as a flaky network would.
-      let sent = 0;
-      body.on('data', (chunk) => {
-        sent += chunk.length;
-        res.write(chunk);
-        if (sent >= cutAt) {
-          body.destroy();
-          res.destroy();
-        }
-      });
-      return;
-    }
-    body.pipe(res);
-  });
-  await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
-  const storageUrl = `http://127.0.0.1:${(storage.address() as { port: number }).port}/celeba.zip?X-Goog-Signature=abc`;
-  api = http.createServer((req, res) => {
-    requests.api++;
-    const m = /^\/api\/v1\/datasets\/download\/([^/]+)\/([^/?]+)$/.exec(req.url ?? '');
-    const expected = `Basic ${Buffer.from(`${USER}:${KEY}`).toString('base64')}`;
-    if (req.headers.authorization !== expected) return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"code":401,"message":"Unauthenticated"}');
-    if (!m) return void res.writeHead(404).end();
-    const dataset = `${m[1]}/${m[2]}`;
-    if (dataset === 'someone/private-dataset') return void res.writeHead(403, { 'content-type': 'application/json' }).end('{"code":403,"message":"Permission denied"}');
-    if (dataset !== 'jessicali9530/celeba-dataset') return void res.writeHead(404, { 'content-type': 'application/json' }).end('{"code":404,"message":"Not found"}');
-    res.writeHead(302, { location: storageUrl }).end();
-  });
-  await new Promise<void>((r) => api.listen(0, '127.0.0.1', r));
-  apiBase = `http://127.0.0.1:${(api.address() as { port: number }).port}/api/v1`;
+  kaggle = await startKaggleEndpoint({ zipFile, user: USER, key: KEY });
+  requests = kaggle.requests;
+  apiBase = kaggle.apiBase;
   // The endpoint is worker configuration; the test override must be a loopback address.
   process.env.SIAMFACE_TEST_KAGGLE_API_URL = apiBase;
   process.env.KAGGLE_USERNAME = USER;
@@ -119,8 +73,7 @@ before(async () => {
 });
 
 after(async () => {
-  api?.close();
-  storage?.close();
+  await kaggle?.close();
   if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   await stack?.close();
 });
@@ -244,7 +197,7 @@ test('a download cut off part-way resumes with a Range request on the next attem
   const size = fs.statSync(zipFile).size;
   const ctx = localRunContext();
   const fresh = { source: source(), datasetId: 'celeba-resume', tmpDir: path.join(tmp, 'resume') };
-  breakNextDownloadAfter = Math.floor(size / 2);
+  kaggle.breakNextDownloadAfter = Math.floor(size / 2);
   const rangesBefore = requests.ranges.length;
   await assert.rejects(fetchDataset(stack.store, fresh, ctx));
   assert.deepEqual(await stack.store.listAll('datasets/celeba-resume/'), [], 'a broken download stores nothing');
