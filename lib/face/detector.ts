@@ -23,7 +23,7 @@ export { DETECTOR_KINDS, defaultDetector, type DetectorKind };
 
 export interface DetectOptions {
   /**
-   * 'blazeface' (MediaPipe's BlazeFace: about twice as fast as SSD with detection and landmarks, as many faces
+   * 'blazeface' (MediaPipe's BlazeFace: about 5x faster than SSD with landmarks, as many faces
    * found on the shared sets), 'ssd' (face-api's SSD MobileNet v1) or 'tiny' (face-api's Tiny Face Detector, ~3x
    * faster than SSD, misses some faces). Default: defaultDetector(). Every one takes its alignment points from the
    * same 68-point landmark net.
