@@ -101,8 +101,8 @@ export function anchorOutputs(outputs: Array<{ dims: readonly number[]; data: Fl
 }
 
 /**
- * Faces scoring at least minScore, in image pixels (a box may reach past the image's edges), highest score first. The image is padded to a square (bottom and
- * right, black) before the 256x256 resize so that faces keep their aspect ratio.
+ * Faces scoring at least minScore, in image pixels (a box may reach past the image's edges), highest score first.
+ * The image is padded to a square (bottom and right, black) before the 256x256 resize so faces keep their shape.
  */
 export async function blazeFaceBoxes(rgb: RgbImage, minScore: number): Promise<FaceBox[]> {
   const { session, anchors } = await loadBlazeFace();

@@ -169,7 +169,7 @@ async function detectOnce(rgb: RgbImage, opts: Required<DetectOptions>): Promise
 
 /**
  * Where SSD's box would be, from BlazeFace's: the landmark net was trained on (and is used here with) SSD-like boxes,
- * which sit higher and are taller than BlazeFace's. Medians over 111 faces of the three shared sets (/SSD box vs
+ * which sit higher and are taller than BlazeFace's. Medians over 111 faces of the three shared sets (SSD box against
  * BlazeFace box, centre offsets in BlazeFace box sides): x -0.022, y -0.088, width x0.92, height x1.13.
  */
 const SSD_FROM_BLAZEFACE = { dx: -0.022, dy: -0.088, width: 0.92, height: 1.13 };
@@ -177,15 +177,16 @@ const SSD_FROM_BLAZEFACE = { dx: -0.022, dy: -0.088, width: 0.92, height: 1.13 }
 async function detectWithBlazeFace(rgb: RgbImage, minScore: number): Promise<DetectedFace[]> {
   const boxes = await blazeFaceBoxes(rgb, minScore);
   if (!boxes.length) return [];
-  const rects = boxes.map((b) => landmarkBox(b, rgb));
+  // A box wholly outside the image has nothing to crop (extractFaceTensors would drop it and shift the rest).
+  const found = boxes.map((b) => ({ score: b.score, rect: landmarkBox(b, rgb) })).filter((f) => f.rect.width > 0 && f.rect.height > 0);
   const input = faceapi.tf.tensor3d(new Int32Array(rgb.data), [rgb.height, rgb.width, 3], 'int32');
-  const crops = await faceapi.extractFaceTensors(input, rects);
+  let crops: Awaited<ReturnType<typeof faceapi.extractFaceTensors>> = [];
   try {
+    crops = await faceapi.extractFaceTensors(input, found.map((f) => f.rect));
     const faces: DetectedFace[] = [];
-    for (let i = 0; i < crops.length; i++) {
+    for (const [i, { score, rect: r }] of found.entries()) {
       const marks = (await faceapi.nets.faceLandmark68Net.detectLandmarks(crops[i])) as faceapi.FaceLandmarks68;
-      const r = rects[i];
-      faces.push({ box: { x: r.x, y: r.y, width: r.width, height: r.height }, score: boxes[i].score, landmarks: fivePoints(marks.shiftBy(r.x, r.y).positions) });
+      faces.push({ box: { x: r.x, y: r.y, width: r.width, height: r.height }, score, landmarks: fivePoints(marks.shiftBy(r.x, r.y).positions) });
     }
     return faces;
   } finally {
