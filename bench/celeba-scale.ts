@@ -4,7 +4,7 @@
  * data stages on it through the real fetch path, printing per stage: wall time, peak RSS, S3 requests by kind and
  * objects written. Stages run in this process, as a worker runs them.
  *
- * The archive: `--images` distinct JPEGs at 178x218 (each a random crop, flip, brightness/saturation jitter and JPEG
+ * The archive: `--images` distinct JPEGs at 178x218 (each a random crop, flip, gain/offset colour jitter and JPEG
  * quality of a shared photo, so no two files are byte-identical), named 000001.jpg... under
  * img_align_celeba/img_align_celeba/, Kaggle's four CSVs with their real headers, and an identity_CelebA.txt beside it
  * (Kaggle's archive has none) spreading the images over `--identities` identities in shuffled file order.
@@ -52,7 +52,7 @@ async function buildArchive(dir: string, images: number, identities: number): Pr
   const zipFile = path.join(dir, 'archive.zip');
   const identityFile = path.join(dir, 'identity_CelebA.txt');
   const stamp = path.join(dir, 'build.json');
-  const params = { images, identities, version: 2 };
+  const params = { images, identities, version: 3 };
   if (fs.existsSync(stamp) && fs.existsSync(zipFile)) {
     const prev = JSON.parse(fs.readFileSync(stamp, 'utf8')) as Built & { params: typeof params };
     if (JSON.stringify(prev.params) === JSON.stringify(params)) return prev;
@@ -73,7 +73,7 @@ async function buildArchive(dir: string, images: number, identities: number): Pr
   // Per-image transform parameters drawn up front, so the output does not depend on completion order.
   const params2 = identityOf.map((identity) => {
     const pool = pools[(identity - 1) % pools.length];
-    return { src: pool[Math.floor(rand() * pool.length)], area: 0.8 + 0.2 * rand(), x: rand(), y: rand(), flip: rand() < 0.5, brightness: 0.85 + 0.3 * rand(), saturation: 0.8 + 0.4 * rand(), quality: 85 + Math.floor(10 * rand()) };
+    return { src: pool[Math.floor(rand() * pool.length)], area: 0.8 + 0.2 * rand(), x: rand(), y: rand(), flip: rand() < 0.5, gain: 0.85 + 0.3 * rand(), offset: -15 + 30 * rand(), quality: 85 + Math.floor(10 * rand()) };
   });
 
   const started = Date.now();
@@ -101,7 +101,8 @@ async function buildArchive(dir: string, images: number, identities: number): Pr
       const h = Math.round(270 * Math.sqrt(p.area));
       let img = sharp(small.get(p.src)!).extract({ left: Math.floor(p.x * (220 - w)), top: Math.floor(p.y * (270 - h)), width: w, height: h });
       if (p.flip) img = img.flop();
-      return img.modulate({ brightness: p.brightness, saturation: p.saturation }).resize(178, 218, { fit: 'cover' }).removeAlpha().jpeg({ quality: p.quality }).toBuffer();
+      // A linear colour jitter: sharp's modulate (brightness, saturation) costs a third of the build's time.
+      return img.linear(p.gain, p.offset).resize(178, 218, { fit: 'cover' }).removeAlpha().jpeg({ quality: p.quality }).toBuffer();
     });
     jpegs.forEach((jpeg, k) => zip.addBuffer(jpeg, `${IMAGE_DIR}/${fileName(from + k + 1)}`, { compress: false, mtime }));
     if ((from / BATCH) % 40 === 0) console.log(`[celeba-scale] ${from + jpegs.length}/${images} images`);
