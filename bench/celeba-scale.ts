@@ -72,7 +72,7 @@ async function buildArchive(dir: string, images: number, identities: number): Pr
     [identityOf[i], identityOf[j]] = [identityOf[j], identityOf[i]];
   }
   // Per-image transform parameters drawn up front, so the output does not depend on completion order.
-  const params2 = identityOf.map((identity) => {
+  const variants = identityOf.map((identity) => {
     const pool = pools[(identity - 1) % pools.length];
     return { src: pool[Math.floor(rand() * pool.length)], area: 0.8 + 0.2 * rand(), x: rand(), y: rand(), flip: rand() < 0.5, gain: 0.85 + 0.3 * rand(), offset: -15 + 30 * rand(), quality: 85 + Math.floor(10 * rand()) };
   });
@@ -80,7 +80,7 @@ async function buildArchive(dir: string, images: number, identities: number): Pr
   const started = Date.now();
   // Each source photo once, shrunk to a little more than the output: the 202,599 variants then decode small JPEGs.
   const small = new Map<string, Buffer>();
-  const used = [...new Set(params2.map((p) => p.src))];
+  const used = [...new Set(variants.map((p) => p.src))];
   const shrunk = await mapLimit(used, 4, (file) => sharp(file).rotate().resize(220, 270, { fit: 'cover' }).removeAlpha().jpeg({ quality: 95 }).toBuffer());
   used.forEach((file, k) => small.set(file, shrunk[k]));
   const zip = new yazl.ZipFile();
@@ -96,7 +96,7 @@ async function buildArchive(dir: string, images: number, identities: number): Pr
   // Made in batches, added in file order: the archive is the same whatever the timing.
   const BATCH = 512;
   for (let from = 0; from < images; from += BATCH) {
-    const batch = params2.slice(from, from + BATCH);
+    const batch = variants.slice(from, from + BATCH);
     const jpegs = await mapLimit(batch, 4, async (p) => {
       const w = Math.round(220 * Math.sqrt(p.area));
       const h = Math.round(270 * Math.sqrt(p.area));
