@@ -16,6 +16,7 @@ import { localRunContext } from '../lib/progress';
 import { fetchDataset } from '../lib/data/fetch-dataset';
 import { DEFAULT_SHARD_CONCURRENCY, shardDataset } from '../lib/data/shard-dataset';
 import { shardSetsPrefix } from '../lib/data/sources';
+import { limiter } from '../lib/data/pool';
 import { median } from './support/stats';
 
 /** Issue 14's ingest target. */
@@ -27,13 +28,10 @@ async function decodeOnlyRate(root: string): Promise<number> {
   const buffers = files.map((f) => fs.readFileSync(path.join(root, f)));
   const rates: number[] = [];
   for (let round = 0; round < 3; round++) {
-    let next = 0;
+    const pool = limiter(4);
     const start = process.hrtime.bigint();
-    await Promise.all(
-      Array.from({ length: 4 }, async () => {
-        while (next < buffers.length) await sharp(buffers[next++]).raw().toBuffer();
-      }),
-    );
+    for (const b of buffers) await pool.start(() => sharp(b).raw().toBuffer());
+    await pool.drain();
     rates.push(buffers.length / (Number(process.hrtime.bigint() - start) / 1e9));
   }
   return median(rates);
